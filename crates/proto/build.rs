@@ -1,0 +1,38 @@
+//! Compiles every `.proto` under the workspace's `proto/` once, with a vendored protoc so a
+//! fresh machine needs no system install (`PROTOC` overrides it).
+use std::path::{Path, PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-env-changed=PROTOC");
+    if std::env::var_os("PROTOC").is_none() {
+        // SAFETY-free: build scripts are single-threaded; set_var is only unsafe in edition 2024
+        // because of other threads, and the build script has none.
+        let protoc = protoc_bin_vendored::protoc_bin_path()?;
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("PROTOC", protoc);
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let mut protos = Vec::new();
+    collect_protos(&root, &mut protos)?;
+    protos.sort();
+    println!("cargo:rerun-if-changed={}", root.display());
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("aras_descriptor.bin"))
+        .compile_protos(&protos, &[root])?;
+    Ok(())
+}
+
+fn collect_protos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_protos(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
