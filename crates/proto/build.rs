@@ -4,14 +4,9 @@ use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-env-changed=PROTOC");
+    let mut config = tonic_prost_build::Config::new();
     if std::env::var_os("PROTOC").is_none() {
-        // SAFETY-free: build scripts are single-threaded; set_var is only unsafe in edition 2024
-        // because of other threads, and the build script has none.
-        let protoc = protoc_bin_vendored::protoc_bin_path()?;
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("PROTOC", protoc);
-        }
+        config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let mut protos = Vec::new();
@@ -21,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("aras_descriptor.bin"))
-        .compile_protos(&protos, &[root])?;
+        .compile_with_config(config, &protos, &[root])?;
     Ok(())
 }
 

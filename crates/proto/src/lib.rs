@@ -9,6 +9,9 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("aras_descriptor");
 
 pub mod ranking {
+    /// Status metadata key carrying the consistency ratio of a refused AHP matrix.
+    pub const CONSISTENCY_RATIO_METADATA: &str = "x-aras-consistency-ratio";
+
     pub mod v1 {
         tonic::include_proto!("aras.ranking.v1");
     }

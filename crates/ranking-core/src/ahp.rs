@@ -120,7 +120,9 @@ impl PairwiseMatrix {
         for _ in 0..10_000 {
             let mut next = self.mul_vec(&w);
             let sum: f64 = next.iter().sum();
-            next.iter_mut().for_each(|x| *x /= sum);
+            for x in &mut next {
+                *x /= sum;
+            }
             let delta = next.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
             w = next;
             if delta < 1e-15 {

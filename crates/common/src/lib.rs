@@ -1,0 +1,17 @@
+//! What every ARAS service shares, so each service crate holds only its own logic.
+//!
+//! Layout:
+//! - [`telemetry`]: JSON logs, OTLP traces when configured, trace-context propagation.
+//! - [`shutdown`]: the one shutdown signal (SIGTERM or Ctrl-C).
+//! - [`metrics`]: the process-wide Prometheus recorder and its `/metrics` route.
+//! - [`correlation`]: the `x-correlation-id` carried from the gateway through every service.
+//! - [`grpc`]: gRPC server bootstrap (health, reflection, `/metrics`, per-call span and metrics)
+//!   and the outgoing-request helper (deadline, correlation id, trace context).
+//! - [`problem`]: RFC 9457 `application/problem+json` responses and the gRPC → HTTP status map.
+
+pub mod correlation;
+pub mod grpc;
+pub mod metrics;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,91 @@
+//! Logs and traces. JSON logs to stdout filtered by `RUST_LOG`; OTLP trace export only when an
+//! endpoint is configured; W3C trace context carried across service hops.
+
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+
+/// Telemetry settings shared by every service binary.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC endpoint for traces (e.g. http://127.0.0.1:4317); traces are not exported when unset.
+    #[arg(long, env = "ARAS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+}
+
+/// Flushes pending spans when dropped at the end of `main`.
+#[must_use = "dropping the guard at once would stop trace export"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("flushing traces failed: {err}");
+        }
+    }
+}
+
+/// Installs the global subscriber: JSON logs (default level `info`) and, with an endpoint, the
+/// OTLP exporter. Call once, from `main`, inside the Tokio runtime.
+pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false);
+    let provider = match &config.otlp_endpoint {
+        Some(endpoint) => {
+            let exporter =
+                opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service).build())
+                    .build(),
+            )
+        }
+        None => None,
+    };
+    let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    tracing_subscriber::registry().with(filter).with(logs).with(traces).try_init()?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// Writes the current span's trace context (`traceparent`) into outgoing gRPC metadata.
+pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
+    struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+    impl Injector for MetadataInjector<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if let (Ok(key), Ok(value)) =
+                (tonic::metadata::MetadataKey::from_bytes(key.as_bytes()), value.parse())
+            {
+                self.0.insert(key, value);
+            }
+        }
+    }
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut MetadataInjector(metadata)));
+}
+
+/// Makes `span` a child of the trace context found in incoming HTTP/2 headers, if any.
+pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
+    struct HeaderExtractor<'a>(&'a http::HeaderMap);
+    impl Extractor for HeaderExtractor<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(http::HeaderName::as_str).collect()
+        }
+    }
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    // Without an installed OpenTelemetry layer there is nothing to attach to; that is fine.
+    let _ = span.set_parent(parent);
+}

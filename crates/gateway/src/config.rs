@@ -1,0 +1,47 @@
+//! Gateway settings.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aras_common::telemetry::TelemetryConfig;
+
+/// Settings of the gateway; every field has a flag, an `ARAS_*` variable and a default.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "aras-gateway", about = "ARAS public REST API")]
+pub struct GatewayConfig {
+    /// Address the REST API listens on.
+    #[arg(long, env = "ARAS_GATEWAY_ADDR", default_value = "127.0.0.1:8000")]
+    pub listen_addr: SocketAddr,
+
+    /// URL of the ranking service.
+    #[arg(long, env = "ARAS_RANKING_URL", default_value = "http://127.0.0.1:50054")]
+    pub ranking_url: String,
+
+    /// Deadline of every gRPC call made by the gateway (e.g. 5s, 500ms).
+    #[arg(long, env = "ARAS_GRPC_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub grpc_timeout: Duration,
+
+    /// Deadline of the dependency health checks behind the readiness probe.
+    #[arg(long, env = "ARAS_HEALTH_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub health_timeout: Duration,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "ARAS_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+impl GatewayConfig {
+    /// Defaults, on an ephemeral loopback port, calling the ranking service at `ranking_url`.
+    pub fn for_tests(ranking_url: &str) -> Self {
+        <Self as clap::Parser>::parse_from([
+            "aras-gateway",
+            "--listen-addr",
+            "127.0.0.1:0",
+            "--ranking-url",
+            ranking_url,
+        ])
+    }
+}

@@ -1,0 +1,84 @@
+//! Every failure of the public API, and its one mapping to `application/problem+json`.
+
+use aras_common::problem::{Problem, http_status};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+use crate::observe;
+
+/// What went wrong with a request, named for what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request was refused before reaching a service (syntax, content type, size, shape);
+    /// the status says which.
+    #[error("{detail}")]
+    Rejected { status: StatusCode, detail: String },
+    /// A field breaks a rule. Fix the request.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// No such route or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not for this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A backend service answered with an error or could not be reached in time.
+    #[error("{service} service: {status}")]
+    Upstream { service: &'static str, status: tonic::Status },
+}
+
+impl ApiError {
+    pub fn upstream(service: &'static str, status: tonic::Status) -> Self {
+        Self::Upstream { service, status }
+    }
+
+    fn to_problem(&self) -> Problem {
+        match self {
+            Self::Rejected { status, detail } => Problem::new(*status, detail.clone()),
+            Self::InvalidInput(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone()),
+            Self::NotFound(detail) => Problem::new(StatusCode::NOT_FOUND, detail.clone()),
+            Self::MethodNotAllowed(detail) => Problem::new(StatusCode::METHOD_NOT_ALLOWED, detail.clone()),
+            Self::Upstream { service, status } => upstream_problem(service, status),
+        }
+    }
+}
+
+fn upstream_problem(service: &str, status: &tonic::Status) -> Problem {
+    let http = http_status(status.code());
+    let problem = match status.code() {
+        tonic::Code::Unavailable => Problem::new(http, format!("the {service} service is unavailable, try again shortly")),
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            Problem::new(StatusCode::GATEWAY_TIMEOUT, format!("the {service} service did not answer in time"))
+        }
+        tonic::Code::ResourceExhausted => {
+            Problem::new(http, format!("the {service} service is overloaded, try again shortly"))
+        }
+        // 5xx details stay in the logs: the client gets the correlation id to quote.
+        _ if http.is_server_error() => Problem::new(http, "internal error"),
+        _ => Problem::new(http, status.message().to_owned()),
+    };
+    match status
+        .metadata()
+        .get(aras_proto::ranking::CONSISTENCY_RATIO_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        Some(cr) => problem.with_extension("CR", cr),
+        None => problem,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut problem = self.to_problem();
+        if problem.status_code().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::info!(error = %self, status = problem.status, "request refused");
+        }
+        if let Some(id) = observe::current_correlation_id() {
+            problem = problem.with_instance(id.as_str());
+        }
+        problem.into_response()
+    }
+}

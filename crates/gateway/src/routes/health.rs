@@ -1,0 +1,103 @@
+//! Liveness, readiness and per-dependency health.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures_util::future::join_all;
+use http::StatusCode;
+use serde::Serialize;
+use tonic_health::ServingStatus;
+use utoipa::ToSchema;
+
+use crate::state::{AppState, Dependency};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    #[schema(example = "alive")]
+    status: &'static str,
+}
+
+/// Health of one dependency, as its gRPC health service reports it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DependencyHealth {
+    name: &'static str,
+    /// `serving`, `not_serving` or `unreachable`.
+    status: &'static str,
+    latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl DependencyHealth {
+    fn serving(&self) -> bool {
+        self.status == "serving"
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthReport {
+    /// `ok` when every dependency serves, else `degraded`.
+    status: &'static str,
+    version: &'static str,
+    uptime_s: f64,
+    dependencies: Vec<DependencyHealth>,
+}
+
+pub async fn check(dependency: &Dependency, state: &AppState) -> DependencyHealth {
+    let started = Instant::now();
+    let result =
+        aras_common::grpc::check_health(dependency.channel.clone(), dependency.grpc_service, state.health_timeout)
+            .await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let (status, error) = match result {
+        Ok(ServingStatus::Serving) => ("serving", None),
+        Ok(_) => ("not_serving", None),
+        Err(status) => ("unreachable", Some(status.message().to_owned())),
+    };
+    DependencyHealth { name: dependency.name, status, latency_ms, error }
+}
+
+async fn report(state: &AppState, names: Option<&[&str]>) -> (StatusCode, HealthReport) {
+    let selected = state.dependencies.iter().filter(|d| names.is_none_or(|n| n.contains(&d.name)));
+    let dependencies = join_all(selected.map(|d| check(d, state))).await;
+    let all_serving = dependencies.iter().all(DependencyHealth::serving);
+    let report = HealthReport {
+        status: if all_serving { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.started.elapsed().as_secs_f64(),
+        dependencies,
+    };
+    (if all_serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, report)
+}
+
+/// Liveness: the process answers. Never checks dependencies (a restart would not fix them).
+#[utoipa::path(get, path = "/api/v1/health/live", tag = "health",
+    responses((status = 200, description = "The gateway is alive", body = Liveness)))]
+pub async fn live() -> Json<Liveness> {
+    Json(Liveness { status: "alive" })
+}
+
+/// Readiness: 200 once every backend service answers its gRPC health check as SERVING, else 503.
+#[utoipa::path(get, path = "/api/v1/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready to serve traffic", body = HealthReport),
+        (status = 503, description = "A dependency is not serving", body = HealthReport)))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let (status, report) = report(&state, None).await;
+    (status, Json(report)).into_response()
+}
+
+/// Detailed health: every dependency's state and check latency. Always 200; read `status`.
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    responses((status = 200, description = "Per-dependency health", body = HealthReport)))]
+pub async fn detail(State(state): State<AppState>) -> Json<HealthReport> {
+    Json(report(&state, None).await.1)
+}
+
+/// Health of the courier-ranking module alone: 200 when the ranking service serves, else 503.
+pub async fn module(state: &AppState, name: &str) -> Response {
+    let (status, report) = report(state, Some(&[name])).await;
+    (status, Json(report)).into_response()
+}
