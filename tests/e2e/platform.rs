@@ -1,0 +1,72 @@
+//! Health, readiness, metrics and the API documentation.
+
+use crate::helpers::{assert_problem, seed_request, spawn_app, spawn_app_without_ranking};
+
+#[tokio::test]
+async fn liveness_and_readiness_when_everything_runs() {
+    let app = spawn_app().await;
+    let (status, _, body) = app.get("/api/v1/health/live").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("alive")));
+
+    let (status, _, body) = app.get("/api/v1/health/ready").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dependencies"][0]["name"], "ranking");
+    assert_eq!(body["dependencies"][0]["status"], "serving");
+
+    let (status, _, body) = app.get("/api/v1/health").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, _, _) = app.get("/api/v1/livreurs/health").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn ranking_down_means_not_ready_and_a_503_within_the_deadline() {
+    let app = spawn_app_without_ranking().await;
+    let (status, _, _) = app.get("/api/v1/health/live").await;
+    assert_eq!(status, 200, "liveness ignores dependencies");
+
+    let (status, _, body) = app.get("/api/v1/health/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["dependencies"][0]["status"], "unreachable");
+    let (status, _, body) = app.get("/api/v1/health").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("degraded")));
+    assert_eq!(app.get("/api/v1/livreurs/health").await.0, 503);
+
+    let started = std::time::Instant::now();
+    let got = app.post_json("/api/v1/livreurs/rank", &seed_request()).await;
+    assert_problem(&got, 503, "ranking service is unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "no hang: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn_app().await;
+    app.post_json("/api/v1/livreurs/rank", &seed_request()).await;
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("gateway_http_requests_total")
+            && l.contains("route=\"/api/v1/livreurs/rank\"")
+            && l.contains("status=\"200\"")),
+        "{text}"
+    );
+    assert!(text.contains("gateway_http_request_duration_seconds_bucket"), "{text}");
+}
+
+#[tokio::test]
+async fn openapi_document_and_swagger_ui_are_served_offline() {
+    let app = spawn_app().await;
+    let (status, _, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for path in ["/api/v1/livreurs/rank", "/api/v1/livreurs/health", "/api/v1/health/ready", "/api/v1/health/live", "/api/v1/health"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(doc["components"]["schemas"].get("RankRequest").is_some());
+
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger"), "the vendored UI is served");
+    let ui = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(ui.contains("/openapi.json"), "{ui}");
+}
