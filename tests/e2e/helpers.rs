@@ -13,15 +13,23 @@ pub struct TestApp {
 }
 
 async fn ephemeral() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding an ephemeral loopback port");
-    let addr = listener.local_addr().expect("a bound listener has an address");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding an ephemeral loopback port");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     (listener, addr)
 }
 
 /// Starts the ranking service, then a gateway that calls it.
 pub async fn spawn_app() -> TestApp {
     let (listener, ranking_addr) = ephemeral().await;
-    tokio::spawn(aras_ranking::serve(RankingConfig::for_tests(), listener, std::future::pending()));
+    tokio::spawn(aras_ranking::serve(
+        RankingConfig::for_tests(),
+        listener,
+        std::future::pending(),
+    ));
     spawn_gateway(GatewayConfig::for_tests(&format!("http://{ranking_addr}"))).await
 }
 
@@ -37,8 +45,15 @@ pub async fn spawn_app_without_ranking() -> TestApp {
 
 async fn spawn_gateway(config: GatewayConfig) -> TestApp {
     let (listener, addr) = ephemeral().await;
-    tokio::spawn(aras_gateway::serve(config, listener, std::future::pending()));
-    TestApp { base_url: format!("http://{addr}"), client: reqwest::Client::new() }
+    tokio::spawn(aras_gateway::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    TestApp {
+        base_url: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+    }
 }
 
 impl TestApp {
@@ -48,10 +63,16 @@ impl TestApp {
 
     /// POSTs `body` as JSON; returns the status, the content type and the parsed body.
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, String, Value) {
-        self.post_raw(path, "application/json", serde_json::to_vec(body).unwrap()).await
+        self.post_raw(path, "application/json", serde_json::to_vec(body).unwrap())
+            .await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, String, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, String, Value) {
         let response = self
             .client
             .post(self.url(path))
@@ -64,14 +85,24 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, String, Value) {
-        split(self.client.get(self.url(path)).send().await.expect("the gateway answers")).await
+        split(
+            self.client
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("the gateway answers"),
+        )
+        .await
     }
 }
 
 async fn split(response: reqwest::Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let bytes = response.bytes().await.expect("a complete body");
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, content_type, body)
@@ -111,8 +142,17 @@ pub fn assert_problem(got: &(u16, String, Value), status: u16, needle: &str) {
     assert_eq!(*code, status, "{body}");
     assert_eq!(content_type, "application/problem+json", "{body}");
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["title"].is_string() && body["type"].is_string(), "{body}");
-    assert!(body["instance"].is_string(), "the correlation id is the instance: {body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    assert!(
+        body["instance"].is_string(),
+        "the correlation id is the instance: {body}"
+    );
     let detail = body["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains(needle), "detail {detail:?} should contain {needle:?}");
+    assert!(
+        detail.contains(needle),
+        "detail {detail:?} should contain {needle:?}"
+    );
 }

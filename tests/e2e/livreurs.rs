@@ -10,7 +10,9 @@ const RANK: &str = "/api/v1/livreurs/rank";
 fn seed_with(pointer: &str, value: Option<Value>) -> Value {
     let mut request = seed_request();
     let (parent, key) = pointer.rsplit_once('/').expect("a pointer with a parent");
-    let parent = request.pointer_mut(parent).unwrap_or_else(|| panic!("{pointer} exists in the seed"));
+    let parent = request
+        .pointer_mut(parent)
+        .unwrap_or_else(|| panic!("{pointer} exists in the seed"));
     match (parent, value) {
         (Value::Object(map), Some(v)) => {
             map.insert(key.to_owned(), v);
@@ -54,7 +56,10 @@ async fn seed_example_returns_a_valid_ranking() {
     assert_eq!(ranked[1]["livreur_id"], "LIV-001");
     assert_eq!(ranked[1]["rang"], 2);
     assert!(ranked[0]["score_final"].as_f64() >= ranked[1]["score_final"].as_f64());
-    assert!(ranked[0].get("details").is_none(), "details only on request");
+    assert!(
+        ranked[0].get("details").is_none(),
+        "details only on request"
+    );
 
     let meta = &body["metadata"];
     assert_eq!(meta["type_livraison"], "express");
@@ -76,11 +81,14 @@ async fn seed_example_returns_a_valid_ranking() {
 async fn details_explain_each_rank_and_each_rejection() {
     let app = spawn_app().await;
     let mut request = seed_request();
-    request["livreurs_candidats"].as_array_mut().unwrap().push(json!({
-        "livreur_id": "LIV-LYON",
-        "position_actuelle": { "latitude": 45.764, "longitude": 4.8357 },
-        "reputation": 10, "capacite_max_kg": 500, "type_vehicule": "camion"
-    }));
+    request["livreurs_candidats"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "livreur_id": "LIV-LYON",
+            "position_actuelle": { "latitude": 45.764, "longitude": 4.8357 },
+            "reputation": 10, "capacite_max_kg": 500, "type_vehicule": "camion"
+        }));
     request["options"] = json!({ "include_details": true });
     let (status, _, body) = app.post_json(RANK, &request).await;
     assert_eq!(status, 200, "{body}");
@@ -88,18 +96,32 @@ async fn details_explain_each_rank_and_each_rejection() {
         let d = &courier["details"];
         let criteria = d["criteres"].as_object().unwrap();
         assert_eq!(criteria.len(), 4);
-        let d_plus: f64 = criteria.values().map(|c| c["contribution_distance_ideal"].as_f64().unwrap()).sum();
-        let d_minus: f64 = criteria.values().map(|c| c["contribution_distance_anti_ideal"].as_f64().unwrap()).sum();
+        let d_plus: f64 = criteria
+            .values()
+            .map(|c| c["contribution_distance_ideal"].as_f64().unwrap())
+            .sum();
+        let d_minus: f64 = criteria
+            .values()
+            .map(|c| c["contribution_distance_anti_ideal"].as_f64().unwrap())
+            .sum();
         assert!((d_plus.sqrt() - d["distance_ideal"].as_f64().unwrap()).abs() < 1e-9);
         assert!((d_minus.sqrt() - d["distance_anti_ideal"].as_f64().unwrap()).abs() < 1e-9);
-        assert_eq!(d["criteres"]["proximite_geographique"]["valeur"], d["distance_ramassage_km"]);
+        assert_eq!(
+            d["criteres"]["proximite_geographique"]["valeur"],
+            d["distance_ramassage_km"]
+        );
     }
-    let rejected = body["metadata"]["candidats_rejetes_details"].as_array().unwrap();
+    let rejected = body["metadata"]["candidats_rejetes_details"]
+        .as_array()
+        .unwrap();
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["livreur_id"], "LIV-LYON");
     assert_eq!(rejected[0]["raison"], "hors_zone");
     assert!(rejected[0]["trajet_km"].as_f64() > rejected[0]["trajet_max_km"].as_f64());
-    assert_eq!(body["metadata"]["statistiques_filtrage"]["rejetes_hors_zone"], 1);
+    assert_eq!(
+        body["metadata"]["statistiques_filtrage"]["rejetes_hors_zone"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -112,7 +134,10 @@ async fn options_override_tolerance_and_cut_to_top_k() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["metadata"]["tolerance_spatiale_km"], 7.5);
     assert_eq!(body["livreurs_classes"].as_array().unwrap().len(), 1);
-    assert_eq!(body["metadata"]["statistiques_filtrage"]["candidats_eligibles"], 2);
+    assert_eq!(
+        body["metadata"]["statistiques_filtrage"]["candidats_eligibles"],
+        2
+    );
 }
 
 #[tokio::test]
@@ -142,7 +167,10 @@ async fn zero_eligible_couriers_is_an_empty_200_with_statistics() {
         })),
     );
     let mut request = request;
-    request["livreurs_candidats"].as_array_mut().unwrap().truncate(1);
+    request["livreurs_candidats"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
     let (status, _, body) = app.post_json(RANK, &request).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["livreurs_classes"], json!([]));
@@ -157,31 +185,135 @@ async fn every_invalid_field_is_a_422_naming_it() {
     let app = spawn_app().await;
     let courier = "/livreurs_candidats/0";
     let cases: Vec<(Value, &str)> = vec![
-        (seed_with("/annonce/point_ramassage/latitude", Some(json!(90.5))), "annonce.point_ramassage.latitude"),
-        (seed_with("/annonce/point_livraison/longitude", Some(json!(-180.5))), "annonce.point_livraison.longitude"),
-        (seed_with(&format!("{courier}/position_actuelle/latitude"), Some(json!(-91))), "livreurs_candidats[0].position_actuelle.latitude"),
-        (seed_with(&format!("{courier}/reputation"), Some(json!(10.5))), "livreurs_candidats[0].reputation"),
-        (seed_with(&format!("{courier}/reputation"), Some(json!(-1))), "livreurs_candidats[0].reputation"),
-        (seed_with(&format!("{courier}/capacite_max_kg"), Some(json!(0))), "livreurs_candidats[0].capacite_max_kg"),
-        (seed_with(&format!("{courier}/capacite_max_kg"), Some(json!(-5))), "livreurs_candidats[0].capacite_max_kg"),
-        (seed_with("/annonce/type_livraison", Some(json!("teleportation"))), "unknown variant `teleportation`"),
-        (seed_with(&format!("{courier}/type_vehicule"), Some(json!("trottinette"))), "unknown variant `trottinette`"),
-        (seed_with("/livreurs_candidats", Some(json!([]))), "livreurs_candidats: must hold at least one courier"),
-        (seed_with("/livreurs_candidats/1/livreur_id", Some(json!("LIV-001"))), "duplicate courier id"),
-        (seed_with("/annonce/point_ramassage", None), "missing field `point_ramassage`"),
-        (seed_with(&format!("{courier}/reputation"), None), "missing field `reputation`"),
-        (seed_with("/annonce/type_livraison", None), "missing field `type_livraison`"),
-        (seed_with(&format!("{courier}/reputation"), Some(json!("high"))), "invalid type"),
-        (seed_with("/annonce/poids_colis_kg", Some(json!(0))), "annonce.poids_colis_kg"),
-        (seed_with("/options", Some(json!({ "top_k": 0 }))), "options.top_k"),
-        (seed_with("/options", Some(json!({ "top_k": -1 }))), "invalid value"),
-        (seed_with("/options", Some(json!({ "tolerance_spatiale_km": 0 }))), "options.tolerance_spatiale_km"),
-        (seed_with("/options", Some(json!({ "tolerance_km": 3 }))), "unknown field `tolerance_km`"),
-        (seed_with("/options", Some(json!({ "matrice_ahp": [[1, 2], [0.5, 1]] }))), "must be 4×4"),
-        (seed_with("/options", Some(json!({ "matrice_ahp": [[1, 2, 3, 4], [0.5, 1, 2], [1, 1, 1, 1], [1, 1, 1, 1]] }))), "must be square"),
-        (seed_with("/options", Some(json!({ "matrice_ahp": [[1, 3, 1, 1], [3, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]] }))), "must be reciprocal"),
-        (seed_with("/options", Some(json!({ "matrice_ahp": [[1, -2, 1, 1], [-0.5, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]] }))), "finite positive"),
-        (seed_with("/options", Some(json!({ "matrice_ahp": [[1, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]] }))), "finite positive"),
+        (
+            seed_with("/annonce/point_ramassage/latitude", Some(json!(90.5))),
+            "annonce.point_ramassage.latitude",
+        ),
+        (
+            seed_with("/annonce/point_livraison/longitude", Some(json!(-180.5))),
+            "annonce.point_livraison.longitude",
+        ),
+        (
+            seed_with(
+                &format!("{courier}/position_actuelle/latitude"),
+                Some(json!(-91)),
+            ),
+            "livreurs_candidats[0].position_actuelle.latitude",
+        ),
+        (
+            seed_with(&format!("{courier}/reputation"), Some(json!(10.5))),
+            "livreurs_candidats[0].reputation",
+        ),
+        (
+            seed_with(&format!("{courier}/reputation"), Some(json!(-1))),
+            "livreurs_candidats[0].reputation",
+        ),
+        (
+            seed_with(&format!("{courier}/capacite_max_kg"), Some(json!(0))),
+            "livreurs_candidats[0].capacite_max_kg",
+        ),
+        (
+            seed_with(&format!("{courier}/capacite_max_kg"), Some(json!(-5))),
+            "livreurs_candidats[0].capacite_max_kg",
+        ),
+        (
+            seed_with("/annonce/type_livraison", Some(json!("teleportation"))),
+            "unknown variant `teleportation`",
+        ),
+        (
+            seed_with(
+                &format!("{courier}/type_vehicule"),
+                Some(json!("trottinette")),
+            ),
+            "unknown variant `trottinette`",
+        ),
+        (
+            seed_with("/livreurs_candidats", Some(json!([]))),
+            "livreurs_candidats: must hold at least one courier",
+        ),
+        (
+            seed_with("/livreurs_candidats/1/livreur_id", Some(json!("LIV-001"))),
+            "duplicate courier id",
+        ),
+        (
+            seed_with("/annonce/point_ramassage", None),
+            "missing field `point_ramassage`",
+        ),
+        (
+            seed_with(&format!("{courier}/reputation"), None),
+            "missing field `reputation`",
+        ),
+        (
+            seed_with("/annonce/type_livraison", None),
+            "missing field `type_livraison`",
+        ),
+        (
+            seed_with(&format!("{courier}/reputation"), Some(json!("high"))),
+            "invalid type",
+        ),
+        (
+            seed_with("/annonce/poids_colis_kg", Some(json!(0))),
+            "annonce.poids_colis_kg",
+        ),
+        (
+            seed_with("/options", Some(json!({ "top_k": 0 }))),
+            "options.top_k",
+        ),
+        (
+            seed_with("/options", Some(json!({ "top_k": -1 }))),
+            "invalid value",
+        ),
+        (
+            seed_with("/options", Some(json!({ "tolerance_spatiale_km": 0 }))),
+            "options.tolerance_spatiale_km",
+        ),
+        (
+            seed_with("/options", Some(json!({ "tolerance_km": 3 }))),
+            "unknown field `tolerance_km`",
+        ),
+        (
+            seed_with(
+                "/options",
+                Some(json!({ "matrice_ahp": [[1, 2], [0.5, 1]] })),
+            ),
+            "must be 4×4",
+        ),
+        (
+            seed_with(
+                "/options",
+                Some(
+                    json!({ "matrice_ahp": [[1, 2, 3, 4], [0.5, 1, 2], [1, 1, 1, 1], [1, 1, 1, 1]] }),
+                ),
+            ),
+            "must be square",
+        ),
+        (
+            seed_with(
+                "/options",
+                Some(
+                    json!({ "matrice_ahp": [[1, 3, 1, 1], [3, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]] }),
+                ),
+            ),
+            "must be reciprocal",
+        ),
+        (
+            seed_with(
+                "/options",
+                Some(
+                    json!({ "matrice_ahp": [[1, -2, 1, 1], [-0.5, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]] }),
+                ),
+            ),
+            "finite positive",
+        ),
+        (
+            seed_with(
+                "/options",
+                Some(
+                    json!({ "matrice_ahp": [[1, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]] }),
+                ),
+            ),
+            "finite positive",
+        ),
     ];
     for (request, needle) in cases {
         let got = app.post_json(RANK, &request).await;
@@ -195,7 +327,7 @@ async fn an_inconsistent_matrix_is_refused_with_its_consistency_ratio() {
     let request = seed_with(
         "/options",
         Some(json!({ "matrice_ahp": [
-            [1, 9, 0.111111111, 1], [0.111111111, 1, 9, 1], [9, 0.111111111, 1, 1], [1, 1, 1, 1]
+            [1, 9, 0.111_111_111, 1], [0.111_111_111, 1, 9, 1], [9, 0.111_111_111, 1, 1], [1, 1, 1, 1]
         ]})),
     );
     let got = app.post_json(RANK, &request).await;
@@ -210,17 +342,42 @@ async fn malformed_bodies_are_refused_before_the_service() {
     let app = spawn_app().await;
     let seed = serde_json::to_vec(&seed_request()).unwrap();
 
-    assert_problem(&app.post_raw(RANK, "application/json", b"{\"annonce\": ".to_vec()).await, 400, "");
-    assert_problem(&app.post_raw(RANK, "text/plain", seed.clone()).await, 415, "Content-Type: application/json");
+    assert_problem(
+        &app.post_raw(RANK, "application/json", b"{\"annonce\": ".to_vec())
+            .await,
+        400,
+        "",
+    );
+    assert_problem(
+        &app.post_raw(RANK, "text/plain", seed.clone()).await,
+        415,
+        "Content-Type: application/json",
+    );
     // JSON has no NaN or Infinity; a number too large for f64 is refused too.
-    let nan = String::from_utf8(seed.clone()).unwrap().replace("8.5", "NaN");
-    assert_problem(&app.post_raw(RANK, "application/json", nan.into_bytes()).await, 400, "");
+    let nan = String::from_utf8(seed.clone())
+        .unwrap()
+        .replace("8.5", "NaN");
+    assert_problem(
+        &app.post_raw(RANK, "application/json", nan.into_bytes())
+            .await,
+        400,
+        "",
+    );
     let inf = String::from_utf8(seed).unwrap().replace("8.5", "1e999");
-    assert_problem(&app.post_raw(RANK, "application/json", inf.into_bytes()).await, 400, "");
+    assert_problem(
+        &app.post_raw(RANK, "application/json", inf.into_bytes())
+            .await,
+        400,
+        "",
+    );
     // Over the 4 MiB default body limit.
     let mut huge = seed_request();
     huge["annonce"]["annonce_id"] = json!("x".repeat(5 * 1024 * 1024));
-    assert_problem(&app.post_json(RANK, &huge).await, 413, "larger than the configured limit");
+    assert_problem(
+        &app.post_json(RANK, &huge).await,
+        413,
+        "larger than the configured limit",
+    );
 }
 
 #[tokio::test]
@@ -235,19 +392,30 @@ async fn more_candidates_than_the_maximum_are_refused() {
         })
         .collect();
     let request = seed_with("/livreurs_candidats", Some(Value::Array(candidates)));
-    assert_problem(&app.post_json(RANK, &request).await, 422, "more than the maximum of 10000");
+    assert_problem(
+        &app.post_json(RANK, &request).await,
+        422,
+        "more than the maximum of 10000",
+    );
 
     // Exactly the maximum is served.
     let mut request = request;
     request["livreurs_candidats"].as_array_mut().unwrap().pop();
     let (status, _, body) = app.post_json(RANK, &request).await;
     assert_eq!(status, 200);
-    assert_eq!(body["metadata"]["statistiques_filtrage"]["total_candidats"], 10_000);
+    assert_eq!(
+        body["metadata"]["statistiques_filtrage"]["total_candidats"],
+        10_000
+    );
 }
 
 #[tokio::test]
 async fn wrong_method_and_unknown_route_are_problems_too() {
     let app = spawn_app().await;
     assert_problem(&app.get(RANK).await, 405, "GET is not allowed");
-    assert_problem(&app.get("/api/v1/nope").await, 404, "no route for /api/v1/nope");
+    assert_problem(
+        &app.get("/api/v1/nope").await,
+        404,
+        "no route for /api/v1/nope",
+    );
 }

@@ -33,23 +33,42 @@ async fn ranking_down_means_not_ready_and_a_503_within_the_deadline() {
     assert_eq!(app.get("/api/v1/livreurs/health").await.0, 503);
 
     let started = std::time::Instant::now();
-    let got = app.post_json("/api/v1/livreurs/rank", &seed_request()).await;
+    let got = app
+        .post_json("/api/v1/livreurs/rank", &seed_request())
+        .await;
     assert_problem(&got, 503, "ranking service is unavailable");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "no hang: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "no hang: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
     let app = spawn_app().await;
-    app.post_json("/api/v1/livreurs/rank", &seed_request()).await;
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    app.post_json("/api/v1/livreurs/rank", &seed_request())
+        .await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("gateway_http_requests_total")
-            && l.contains("route=\"/api/v1/livreurs/rank\"")
-            && l.contains("status=\"200\"")),
+        text.lines()
+            .any(|l| l.starts_with("gateway_http_requests_total")
+                && l.contains("route=\"/api/v1/livreurs/rank\"")
+                && l.contains("status=\"200\"")),
         "{text}"
     );
-    assert!(text.contains("gateway_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("gateway_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -57,8 +76,18 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
     let app = spawn_app().await;
     let (status, _, doc) = app.get("/openapi.json").await;
     assert_eq!(status, 200);
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
-    for path in ["/api/v1/livreurs/rank", "/api/v1/livreurs/health", "/api/v1/health/ready", "/api/v1/health/live", "/api/v1/health"] {
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/api/v1/livreurs/rank",
+        "/api/v1/livreurs/health",
+        "/api/v1/health/ready",
+        "/api/v1/health/live",
+        "/api/v1/health",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
     assert!(doc["components"]["schemas"].get("RankRequest").is_some());
@@ -67,6 +96,14 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger"), "the vendored UI is served");
-    let ui = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    let ui = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(ui.contains("/openapi.json"), "{ui}");
 }

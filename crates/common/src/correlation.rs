@@ -25,7 +25,9 @@ impl CorrelationId {
     pub fn parse(value: &str) -> Option<Self> {
         let valid = !value.is_empty()
             && value.len() <= MAX_LEN
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
         valid.then(|| Self(value.to_owned()))
     }
 
@@ -46,12 +48,18 @@ mod tests {
 
     #[test]
     fn keeps_well_formed_ids_and_replaces_others() {
-        assert_eq!(CorrelationId::from_header(Some("abc-123-def")).as_str(), "abc-123-def");
+        assert_eq!(
+            CorrelationId::from_header(Some("abc-123-def")).as_str(),
+            "abc-123-def"
+        );
         for bad in ["", "has space", "new\nline", "é", &"x".repeat(129)] {
             let id = CorrelationId::from_header(Some(bad));
             assert_ne!(id.as_str(), bad);
             assert!(uuid::Uuid::parse_str(id.as_str()).is_ok());
         }
-        assert_ne!(CorrelationId::from_header(None), CorrelationId::from_header(None));
+        assert_ne!(
+            CorrelationId::from_header(None),
+            CorrelationId::from_header(None)
+        );
     }
 }

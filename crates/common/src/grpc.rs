@@ -55,14 +55,24 @@ pub async fn serve(
         // Small unary messages: Nagle's algorithm would only add latency.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// A span per call (method, correlation id, parent trace) and the call's metrics.
-async fn observe_call(State(prefix): State<&'static str>, request: Request, next: Next) -> Response {
+async fn observe_call(
+    State(prefix): State<&'static str>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.uri().path().to_owned();
-    let correlation_id =
-        CorrelationId::from_header(request.headers().get(correlation::HEADER).and_then(|v| v.to_str().ok()));
+    let correlation_id = CorrelationId::from_header(
+        request
+            .headers()
+            .get(correlation::HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
     let span = tracing::info_span!("grpc_call", method = %method, correlation_id = %correlation_id);
     telemetry::set_parent_from_headers(&span, request.headers());
     let started = Instant::now();
@@ -95,7 +105,11 @@ pub fn lazy_channel(url: &str, deadline: Duration) -> Result<Channel, tonic::tra
 }
 
 /// An outgoing request carrying the deadline (`grpc-timeout`), correlation id and trace context.
-pub fn request<T>(message: T, correlation_id: &CorrelationId, deadline: Duration) -> tonic::Request<T> {
+pub fn request<T>(
+    message: T,
+    correlation_id: &CorrelationId,
+    deadline: Duration,
+) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
     if let Ok(value) = correlation_id.as_str().parse() {
@@ -106,13 +120,21 @@ pub fn request<T>(message: T, correlation_id: &CorrelationId, deadline: Duration
 }
 
 /// Asks a service's `grpc.health.v1` whether `service` is serving, within `deadline`.
-pub async fn check_health(channel: Channel, service: &str, deadline: Duration) -> Result<ServingStatus, tonic::Status> {
+pub async fn check_health(
+    channel: Channel,
+    service: &str,
+    deadline: Duration,
+) -> Result<ServingStatus, tonic::Status> {
     let mut client = HealthClient::new(channel);
-    let mut request = tonic::Request::new(HealthCheckRequest { service: service.to_owned() });
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: service.to_owned(),
+    });
     request.set_timeout(deadline);
     let response = tokio::time::timeout(deadline, client.check(request))
         .await
-        .map_err(|_| tonic::Status::deadline_exceeded(format!("health check of {service} timed out")))??;
+        .map_err(|_| {
+            tonic::Status::deadline_exceeded(format!("health check of {service} timed out"))
+        })??;
     Ok(match response.into_inner().status() {
         tonic_health::pb::health_check_response::ServingStatus::Serving => ServingStatus::Serving,
         _ => ServingStatus::NotServing,

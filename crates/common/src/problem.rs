@@ -29,7 +29,10 @@ impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         let title = status.canonical_reason().unwrap_or("Error");
         Self {
-            kind: format!("/problems/{}", title.to_ascii_lowercase().replace([' ', '\''], "-")),
+            kind: format!(
+                "/problems/{}",
+                title.to_ascii_lowercase().replace([' ', '\''], "-")
+            ),
             title: title.to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
@@ -59,7 +62,12 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let body = serde_json::to_vec(&self).expect("a problem always serialises");
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -92,7 +100,9 @@ mod tests {
 
     #[test]
     fn problem_serialises_with_extensions() {
-        let p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "bad").with_instance("abc").with_extension("cr", 0.2);
+        let p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "bad")
+            .with_instance("abc")
+            .with_extension("cr", 0.2);
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["type"], "/problems/unprocessable-entity");
         assert_eq!(v["title"], "Unprocessable Entity");
@@ -104,10 +114,25 @@ mod tests {
     #[test]
     fn grpc_codes_map_as_designed() {
         use tonic::Code;
-        assert_eq!(http_status(Code::InvalidArgument), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(http_status(Code::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(http_status(Code::DeadlineExceeded), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(http_status(Code::ResourceExhausted), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(http_status(Code::Internal), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            http_status(Code::InvalidArgument),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            http_status(Code::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            http_status(Code::DeadlineExceeded),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            http_status(Code::ResourceExhausted),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            http_status(Code::Internal),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -4,7 +4,9 @@
 /// Resolves when the process is asked to stop.
 pub async fn signal() {
     let ctrl_c = async {
-        tokio::signal::ctrl_c().await.expect("installing the Ctrl-C handler succeeds at start-up");
+        tokio::signal::ctrl_c()
+            .await
+            .expect("installing the Ctrl-C handler succeeds at start-up");
     };
     #[cfg(unix)]
     let terminate = async {

@@ -37,22 +37,38 @@ impl Drop for TelemetryGuard {
 pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false);
+    let logs = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false);
     let provider = match &config.otlp_endpoint {
         Some(endpoint) => {
-            let exporter =
-                opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()?;
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service).build())
+                    .with_resource(
+                        opentelemetry_sdk::Resource::builder()
+                            .with_service_name(service)
+                            .build(),
+                    )
                     .build(),
             )
         }
         None => None,
     };
-    let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
-    tracing_subscriber::registry().with(filter).with(logs).with(traces).try_init()?;
+    let traces = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(traces)
+        .try_init()?;
     Ok(TelemetryGuard { provider })
 }
 
@@ -61,16 +77,19 @@ pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
     impl Injector for MetadataInjector<'_> {
         fn set(&mut self, key: &str, value: String) {
-            if let (Ok(key), Ok(value)) =
-                (tonic::metadata::MetadataKey::from_bytes(key.as_bytes()), value.parse())
-            {
+            if let (Ok(key), Ok(value)) = (
+                tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+                value.parse(),
+            ) {
                 self.0.insert(key, value);
             }
         }
     }
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let context = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut MetadataInjector(metadata)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut MetadataInjector(metadata));
+    });
 }
 
 /// Makes `span` a child of the trace context found in incoming HTTP/2 headers, if any.
@@ -85,7 +104,8 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) 
         }
     }
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
     // Without an installed OpenTelemetry layer there is nothing to attach to; that is fine.
     let _ = span.set_parent(parent);
 }

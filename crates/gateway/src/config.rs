@@ -14,7 +14,11 @@ pub struct GatewayConfig {
     pub listen_addr: SocketAddr,
 
     /// URL of the ranking service.
-    #[arg(long, env = "ARAS_RANKING_URL", default_value = "http://127.0.0.1:50054")]
+    #[arg(
+        long,
+        env = "ARAS_RANKING_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
     pub ranking_url: String,
 
     /// Deadline of every gRPC call made by the gateway (e.g. 5s, 500ms).

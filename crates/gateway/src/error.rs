@@ -24,7 +24,10 @@ pub enum ApiError {
     MethodNotAllowed(String),
     /// A backend service answered with an error or could not be reached in time.
     #[error("{service} service: {status}")]
-    Upstream { service: &'static str, status: tonic::Status },
+    Upstream {
+        service: &'static str,
+        status: tonic::Status,
+    },
 }
 
 impl ApiError {
@@ -35,9 +38,13 @@ impl ApiError {
     fn to_problem(&self) -> Problem {
         match self {
             Self::Rejected { status, detail } => Problem::new(*status, detail.clone()),
-            Self::InvalidInput(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone()),
+            Self::InvalidInput(detail) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone())
+            }
             Self::NotFound(detail) => Problem::new(StatusCode::NOT_FOUND, detail.clone()),
-            Self::MethodNotAllowed(detail) => Problem::new(StatusCode::METHOD_NOT_ALLOWED, detail.clone()),
+            Self::MethodNotAllowed(detail) => {
+                Problem::new(StatusCode::METHOD_NOT_ALLOWED, detail.clone())
+            }
             Self::Upstream { service, status } => upstream_problem(service, status),
         }
     }
@@ -46,13 +53,18 @@ impl ApiError {
 fn upstream_problem(service: &str, status: &tonic::Status) -> Problem {
     let http = http_status(status.code());
     let problem = match status.code() {
-        tonic::Code::Unavailable => Problem::new(http, format!("the {service} service is unavailable, try again shortly")),
-        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-            Problem::new(StatusCode::GATEWAY_TIMEOUT, format!("the {service} service did not answer in time"))
-        }
-        tonic::Code::ResourceExhausted => {
-            Problem::new(http, format!("the {service} service is overloaded, try again shortly"))
-        }
+        tonic::Code::Unavailable => Problem::new(
+            http,
+            format!("the {service} service is unavailable, try again shortly"),
+        ),
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("the {service} service did not answer in time"),
+        ),
+        tonic::Code::ResourceExhausted => Problem::new(
+            http,
+            format!("the {service} service is overloaded, try again shortly"),
+        ),
         // 5xx details stay in the logs: the client gets the correlation id to quote.
         _ if http.is_server_error() => Problem::new(http, "internal error"),
         _ => Problem::new(http, status.message().to_owned()),

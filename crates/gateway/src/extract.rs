@@ -27,11 +27,18 @@ where
 
 fn rejection_to_error(rejection: &JsonRejection) -> ApiError {
     let detail = match rejection {
-        JsonRejection::MissingJsonContentType(_) => "expected a request with `Content-Type: application/json`".to_owned(),
-        JsonRejection::BytesRejection(_) if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected a request with `Content-Type: application/json`".to_owned()
+        }
+        JsonRejection::BytesRejection(_)
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
             "the request body is larger than the configured limit".to_owned()
         }
         _ => rejection.body_text(),
     };
-    ApiError::Rejected { status: rejection.status(), detail }
+    ApiError::Rejected {
+        status: rejection.status(),
+        detail,
+    }
 }

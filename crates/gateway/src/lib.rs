@@ -51,7 +51,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let app = app(&config)?;
     tracing::info!(addr = %listener.local_addr()?, ranking = %config.ranking_url, "gateway listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 

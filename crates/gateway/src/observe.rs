@@ -23,15 +23,26 @@ pub fn current_correlation_id() -> Option<CorrelationId> {
 /// runs the request in a span carrying it, echoes it in the response and records metrics.
 pub async fn observe_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = CorrelationId::from_header(request.headers().get(correlation::HEADER).and_then(|v| v.to_str().ok()));
+    let id = CorrelationId::from_header(
+        request
+            .headers()
+            .get(correlation::HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
     // The route template, not the raw path, keeps metric labels bounded.
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let method = request.method().clone();
     let span = tracing::info_span!("http_request", %method, route = %route, correlation_id = %id);
     aras_common::telemetry::set_parent_from_headers(&span, request.headers());
     request.extensions_mut().insert(id.clone());
 
-    let mut response = CURRENT.scope(id.clone(), next.run(request).instrument(span.clone())).await;
+    let mut response = CURRENT
+        .scope(id.clone(), next.run(request).instrument(span.clone()))
+        .await;
 
     let status = response.status();
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
@@ -43,6 +54,12 @@ pub async fn observe_request(mut request: Request, next: Next) -> Response {
     let mut counted = labels.to_vec();
     counted.push(("status", status.as_u16().to_string()));
     metrics::counter!("gateway_http_requests_total", &counted).increment(1);
-    span.in_scope(|| tracing::info!(status = status.as_u16(), elapsed_ms = elapsed * 1e3, "request handled"));
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed * 1e3,
+            "request handled"
+        );
+    });
     response
 }

@@ -40,7 +40,8 @@ impl AppState {
     /// Builds lazy channels: the gateway starts even while a service is down, and readiness
     /// says so.
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
-        let ranking_channel = aras_common::grpc::lazy_channel(&config.ranking_url, config.grpc_timeout)?;
+        let ranking_channel =
+            aras_common::grpc::lazy_channel(&config.ranking_url, config.grpc_timeout)?;
         Ok(Self(Arc::new(Inner {
             ranking: RankingClient::new(ranking_channel.clone()),
             dependencies: vec![Dependency {

@@ -2,7 +2,8 @@
 use std::hint::black_box;
 
 use aras_ranking_core::{
-    Announcement, Courier, DeliveryType, LatLon, Positive, RankingOptions, Reputation, VehicleType, rank,
+    Announcement, Courier, DeliveryType, LatLon, Positive, RankingOptions, Reputation, VehicleType,
+    rank,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -41,7 +42,14 @@ fn bench_rank(c: &mut Criterion) {
         let input = couriers(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
-            b.iter(|| rank(black_box(&announcement), black_box(input), black_box(&options)).unwrap());
+            b.iter(|| {
+                rank(
+                    black_box(&announcement),
+                    black_box(input),
+                    black_box(&options),
+                )
+                .unwrap()
+            });
         });
     }
     group.finish();

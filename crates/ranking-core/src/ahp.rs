@@ -4,8 +4,9 @@
 use crate::InvalidInput;
 
 /// Saaty's random consistency index for n = 1..=15.
-const RANDOM_INDEX: [f64; 15] =
-    [0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49, 1.51, 1.48, 1.56, 1.57, 1.59];
+const RANDOM_INDEX: [f64; 15] = [
+    0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49, 1.51, 1.48, 1.56, 1.57, 1.59,
+];
 
 /// A matrix is consistent enough to use when its consistency ratio is below this.
 pub const CONSISTENCY_THRESHOLD: f64 = 0.1;
@@ -27,10 +28,16 @@ impl PairwiseMatrix {
     pub fn new(n: usize, values: Vec<f64>) -> Result<Self, InvalidInput> {
         const FIELD: &str = "matrice_ahp";
         if !(1..=RANDOM_INDEX.len()).contains(&n) {
-            return Err(InvalidInput::new(FIELD, format!("must have 1 to 15 rows, got {n}")));
+            return Err(InvalidInput::new(
+                FIELD,
+                format!("must have 1 to 15 rows, got {n}"),
+            ));
         }
         if values.len() != n * n {
-            return Err(InvalidInput::new(FIELD, format!("must be {n}×{n}, got {} values", values.len())));
+            return Err(InvalidInput::new(
+                FIELD,
+                format!("must be {n}×{n}, got {} values", values.len()),
+            ));
         }
         let at = |i: usize, j: usize| values[i * n + j];
         for i in 0..n {
@@ -44,7 +51,10 @@ impl PairwiseMatrix {
                 }
             }
             if (at(i, i) - 1.0).abs() > RECIPROCITY_TOLERANCE {
-                return Err(InvalidInput::new(FIELD, format!("diagonal entry [{i}][{i}] must be 1, got {}", at(i, i))));
+                return Err(InvalidInput::new(
+                    FIELD,
+                    format!("diagonal entry [{i}][{i}] must be 1, got {}", at(i, i)),
+                ));
             }
         }
         for i in 0..n {
@@ -71,7 +81,10 @@ impl PairwiseMatrix {
         if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
             return Err(InvalidInput::new(
                 "matrice_ahp",
-                format!("must be square: row {i} has {} values, expected {n}", row.len()),
+                format!(
+                    "must be square: row {i} has {} values, expected {n}",
+                    row.len()
+                ),
             ));
         }
         Self::new(n, rows.concat())
@@ -84,7 +97,10 @@ impl PairwiseMatrix {
         if upper.len() != expected {
             return Err(InvalidInput::new(
                 "matrice_ahp",
-                format!("an upper triangle of a {n}×{n} matrix has {expected} values, got {}", upper.len()),
+                format!(
+                    "an upper triangle of a {n}×{n} matrix has {expected} values, got {}",
+                    upper.len()
+                ),
             ));
         }
         let mut values = vec![1.0; n * n];
@@ -108,7 +124,10 @@ impl PairwiseMatrix {
     }
 
     fn mul_vec(&self, v: &[f64]) -> Vec<f64> {
-        self.values.chunks_exact(self.n).map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum()).collect()
+        self.values
+            .chunks_exact(self.n)
+            .map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum())
+            .collect()
     }
 
     /// Weights (principal right eigenvector, summing to 1) and the consistency figures.
@@ -123,7 +142,11 @@ impl PairwiseMatrix {
             for x in &mut next {
                 *x /= sum;
             }
-            let delta = next.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let delta = next
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
             w = next;
             if delta < 1e-15 {
                 break;
@@ -131,11 +154,24 @@ impl PairwiseMatrix {
         }
         let aw = self.mul_vec(&w);
         let lambda_max = aw.iter().zip(&w).map(|(a, b)| a / b).sum::<f64>() / n as f64;
-        let consistency_index = if n > 1 { ((lambda_max - n as f64) / (n as f64 - 1.0)).max(0.0) } else { 0.0 };
+        let consistency_index = if n > 1 {
+            ((lambda_max - n as f64) / (n as f64 - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
         let random_index = RANDOM_INDEX[n - 1];
         // n ≤ 2 matrices are always consistent (RI = 0): CR is 0 by convention.
-        let consistency_ratio = if random_index > 0.0 { consistency_index / random_index } else { 0.0 };
-        AhpWeights { weights: w, lambda_max, consistency_index, consistency_ratio }
+        let consistency_ratio = if random_index > 0.0 {
+            consistency_index / random_index
+        } else {
+            0.0
+        };
+        AhpWeights {
+            weights: w,
+            lambda_max,
+            consistency_index,
+            consistency_ratio,
+        }
     }
 }
 
@@ -182,7 +218,11 @@ mod tests {
         for (w, e) in r.weights.iter().zip(expected) {
             assert!(close(*w, e, 5e-5), "{:?}", r.weights);
         }
-        assert!(close(r.consistency_ratio, 0.229, 1e-3), "CR {}", r.consistency_ratio);
+        assert!(
+            close(r.consistency_ratio, 0.229, 1e-3),
+            "CR {}",
+            r.consistency_ratio
+        );
         assert!(!r.is_consistent());
     }
 
@@ -193,7 +233,11 @@ mod tests {
         for (w, e) in r.weights.iter().zip([0.546, 0.232, 0.138, 0.084]) {
             assert!(close(*w, e, 1e-3), "{:?}", r.weights);
         }
-        assert!(close(r.consistency_ratio, 0.019, 1e-3), "CR {}", r.consistency_ratio);
+        assert!(
+            close(r.consistency_ratio, 0.019, 1e-3),
+            "CR {}",
+            r.consistency_ratio
+        );
         assert!(r.is_consistent());
     }
 
@@ -202,7 +246,9 @@ mod tests {
         let one = PairwiseMatrix::new(1, vec![1.0]).unwrap().weights();
         assert_eq!(one.weights, vec![1.0]);
         assert_eq!(one.consistency_ratio, 0.0);
-        let two = PairwiseMatrix::from_upper_triangle(2, &[3.0]).unwrap().weights();
+        let two = PairwiseMatrix::from_upper_triangle(2, &[3.0])
+            .unwrap()
+            .weights();
         assert!(close(two.weights[0], 0.75, 1e-12) && close(two.weights[1], 0.25, 1e-12));
         assert_eq!(two.consistency_ratio, 0.0);
     }
@@ -224,9 +270,21 @@ mod tests {
             let err = PairwiseMatrix::new(n, values.clone()).unwrap_err();
             assert!(err.to_string().contains(needle), "{n} {values:?}: {err}");
         }
-        assert!(PairwiseMatrix::from_rows(&[vec![1.0, 2.0], vec![0.5]]).unwrap_err().to_string().contains("square"));
+        assert!(
+            PairwiseMatrix::from_rows(&[vec![1.0, 2.0], vec![0.5]])
+                .unwrap_err()
+                .to_string()
+                .contains("square")
+        );
         // Typed thirds are accepted.
-        assert!(PairwiseMatrix::from_rows(&[vec![1.0, 3.0, 7.0], vec![0.33, 1.0, 2.0], vec![0.14, 0.5, 1.0]]).is_ok());
+        assert!(
+            PairwiseMatrix::from_rows(&[
+                vec![1.0, 3.0, 7.0],
+                vec![0.33, 1.0, 2.0],
+                vec![0.14, 0.5, 1.0]
+            ])
+            .is_ok()
+        );
     }
 
     fn positive_weights(n: usize) -> impl Strategy<Value = Vec<f64>> {
@@ -234,7 +292,10 @@ mod tests {
     }
 
     fn saaty_upper(n: usize) -> impl Strategy<Value = Vec<f64>> {
-        let scale = prop_oneof![(1u32..=9).prop_map(f64::from), (1u32..=9).prop_map(|v| 1.0 / f64::from(v))];
+        let scale = prop_oneof![
+            (1u32..=9).prop_map(f64::from),
+            (1u32..=9).prop_map(|v| 1.0 / f64::from(v))
+        ];
         proptest::collection::vec(scale, n * (n - 1) / 2)
     }
 

@@ -15,10 +15,16 @@ pub struct LatLon {
 impl LatLon {
     pub fn new(lat: f64, lon: f64) -> Result<Self, InvalidInput> {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(InvalidInput::new("latitude", format!("must be within [-90, 90], got {lat}")));
+            return Err(InvalidInput::new(
+                "latitude",
+                format!("must be within [-90, 90], got {lat}"),
+            ));
         }
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(InvalidInput::new("longitude", format!("must be within [-180, 180], got {lon}")));
+            return Err(InvalidInput::new(
+                "longitude",
+                format!("must be within [-180, 180], got {lon}"),
+            ));
         }
         Ok(Self { lat, lon })
     }
@@ -36,7 +42,8 @@ impl LatLon {
         let (phi1, phi2) = (self.lat.to_radians(), other.lat.to_radians());
         let dphi = phi2 - phi1;
         let dlambda = (other.lon - self.lon).to_radians();
-        let a = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        let a =
+            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
         // Clamp: rounding can push `a` a hair above 1 for antipodal points.
         2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
     }
@@ -69,7 +76,11 @@ impl EllipseCheck {
 
 impl Ellipse {
     pub fn new(pickup: LatLon, dropoff: LatLon, tolerance_km: f64) -> Self {
-        Self { pickup, dropoff, max_path_km: pickup.haversine_km(dropoff) + 2.0 * tolerance_km }
+        Self {
+            pickup,
+            dropoff,
+            max_path_km: pickup.haversine_km(dropoff) + 2.0 * tolerance_km,
+        }
     }
 
     pub fn max_path_km(&self) -> f64 {
@@ -107,7 +118,10 @@ mod tests {
             (f64::NAN, 0.0),
             (0.0, f64::INFINITY),
         ] {
-            assert!(LatLon::new(lat, lon).is_err(), "({lat}, {lon}) must be rejected");
+            assert!(
+                LatLon::new(lat, lon).is_err(),
+                "({lat}, {lon}) must be rejected"
+            );
         }
         for (lat, lon) in [(90.0, 180.0), (-90.0, -180.0), (0.0, 0.0)] {
             assert!(LatLon::new(lat, lon).is_ok());
@@ -183,7 +197,11 @@ mod tests {
             [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]
         };
         let (u, w) = (v(a), v(b));
-        let cross = [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]];
+        let cross = [
+            u[1] * w[2] - u[2] * w[1],
+            u[2] * w[0] - u[0] * w[2],
+            u[0] * w[1] - u[1] * w[0],
+        ];
         let sin = (cross[0].powi(2) + cross[1].powi(2) + cross[2].powi(2)).sqrt();
         let cos = u[0] * w[0] + u[1] * w[1] + u[2] * w[2];
         EARTH_RADIUS_KM * sin.atan2(cos)

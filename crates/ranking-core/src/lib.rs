@@ -32,14 +32,21 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// Places the field under a parent path: `latitude` under `point_ramassage` becomes
     /// `point_ramassage.latitude`.
     #[must_use]
     pub fn within(mut self, parent: &str) -> Self {
-        self.field = if self.field.is_empty() { parent.to_owned() } else { format!("{parent}.{}", self.field) };
+        self.field = if self.field.is_empty() {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{}", self.field)
+        };
         self
     }
 }
@@ -65,7 +72,10 @@ impl Positive {
         if value.is_finite() && value > 0.0 {
             Ok(Self(value))
         } else {
-            Err(InvalidInput::new(field, format!("must be a finite number greater than 0, got {value}")))
+            Err(InvalidInput::new(
+                field,
+                format!("must be a finite number greater than 0, got {value}"),
+            ))
         }
     }
 
@@ -85,7 +95,10 @@ impl Reputation {
         if value.is_finite() && (0.0..=Self::MAX).contains(&value) {
             Ok(Self(value))
         } else {
-            Err(InvalidInput::new("reputation", format!("must be within [0, 10], got {value}")))
+            Err(InvalidInput::new(
+                "reputation",
+                format!("must be within [0, 10], got {value}"),
+            ))
         }
     }
 
@@ -149,7 +162,13 @@ pub enum VehicleType {
 }
 
 impl VehicleType {
-    pub const ALL: [Self; 5] = [Self::Velo, Self::Moto, Self::Voiture, Self::Camionnette, Self::Camion];
+    pub const ALL: [Self; 5] = [
+        Self::Velo,
+        Self::Moto,
+        Self::Voiture,
+        Self::Camionnette,
+        Self::Camion,
+    ];
 
     /// The vehicle criterion's value (benefit).
     pub fn score(self) -> f64 {
@@ -190,7 +209,12 @@ pub enum Criterion {
 pub const CRITERIA: usize = 4;
 
 impl Criterion {
-    pub const ALL: [Self; CRITERIA] = [Self::Proximity, Self::Capacity, Self::VehicleType, Self::Reputation];
+    pub const ALL: [Self; CRITERIA] = [
+        Self::Proximity,
+        Self::Capacity,
+        Self::VehicleType,
+        Self::Reputation,
+    ];
 
     pub fn direction(self) -> Direction {
         match self {
@@ -294,23 +318,7 @@ pub fn rank(
     candidates: &[Courier],
     options: &RankingOptions,
 ) -> Result<Ranking, RankingError> {
-    if candidates.is_empty() {
-        return Err(InvalidInput::new("livreurs_candidats", "must hold at least one courier").into());
-    }
-    let mut seen = HashSet::with_capacity(candidates.len());
-    for (i, courier) in candidates.iter().enumerate() {
-        if courier.id.is_empty() {
-            return Err(InvalidInput::new(format!("livreurs_candidats[{i}].livreur_id"), "must not be empty").into());
-        }
-        if !seen.insert(courier.id.as_str()) {
-            return Err(InvalidInput::new(
-                format!("livreurs_candidats[{i}].livreur_id"),
-                format!("duplicate courier id {:?}", courier.id),
-            )
-            .into());
-        }
-    }
-
+    check_candidates(candidates)?;
     let matrix = match &options.matrix {
         Some(m) if m.size() != CRITERIA => {
             return Err(InvalidInput::new(
@@ -324,23 +332,131 @@ pub fn rank(
     };
     let weights = matrix.weights();
     if !weights.is_consistent() {
-        return Err(RankingError::InconsistentMatrix { consistency_ratio: weights.consistency_ratio });
+        return Err(RankingError::InconsistentMatrix {
+            consistency_ratio: weights.consistency_ratio,
+        });
     }
 
-    let tolerance_km =
-        options.tolerance_km.map_or_else(|| announcement.delivery_type.default_tolerance_km(), Positive::get);
+    let tolerance_km = options.tolerance_km.map_or_else(
+        || announcement.delivery_type.default_tolerance_km(),
+        Positive::get,
+    );
     let ellipse = Ellipse::new(announcement.pickup, announcement.dropoff, tolerance_km);
+    let Filtered {
+        eligible,
+        rejected,
+        stats,
+    } = filter(announcement, candidates, &ellipse);
 
-    let mut stats = FilterStats { total: candidates.len(), ..FilterStats::default() };
+    let values: Vec<[f64; CRITERIA]> = eligible
+        .iter()
+        .map(|&(index, geometry)| {
+            let c = &candidates[index];
+            criterion_values(c, geometry.distance_pickup_km)
+        })
+        .collect();
+    let weight_array: [f64; CRITERIA] = weights
+        .weights
+        .clone()
+        .try_into()
+        .expect("the matrix was checked to be 4×4");
+    let evaluations = topsis::evaluate(
+        &values,
+        &weight_array,
+        &Criterion::ALL.map(Criterion::direction),
+    );
+
+    let mut ranked: Vec<RankedCourier> = eligible
+        .into_iter()
+        .zip(values)
+        .zip(evaluations)
+        .map(|(((index, geometry), values), evaluation)| RankedCourier {
+            rank: 0,
+            index,
+            geometry,
+            values,
+            evaluation,
+        })
+        .collect();
+    // Closeness compared on a 1e-12 grid so that rounding noise does not decide ties; the key
+    // is a total order, as sort requires.
+    ranked.sort_by(|a, b| {
+        closeness_key(b.evaluation.closeness)
+            .cmp(&closeness_key(a.evaluation.closeness))
+            .then(
+                a.geometry
+                    .distance_pickup_km
+                    .total_cmp(&b.geometry.distance_pickup_km),
+            )
+            .then(a.index.cmp(&b.index))
+    });
+    if let Some(k) = options.top_k {
+        ranked.truncate(k.get());
+    }
+    for (i, r) in ranked.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    Ok(Ranking {
+        tolerance_km,
+        weights,
+        ranked,
+        rejected,
+        stats,
+    })
+}
+
+/// A ranking needs at least one candidate, each with a unique, non-empty id.
+fn check_candidates(candidates: &[Courier]) -> Result<(), InvalidInput> {
+    if candidates.is_empty() {
+        return Err(InvalidInput::new(
+            "livreurs_candidats",
+            "must hold at least one courier",
+        ));
+    }
+    let mut seen = HashSet::with_capacity(candidates.len());
+    for (i, courier) in candidates.iter().enumerate() {
+        if courier.id.is_empty() {
+            return Err(InvalidInput::new(
+                format!("livreurs_candidats[{i}].livreur_id"),
+                "must not be empty",
+            ));
+        }
+        if !seen.insert(courier.id.as_str()) {
+            return Err(InvalidInput::new(
+                format!("livreurs_candidats[{i}].livreur_id"),
+                format!("duplicate courier id {:?}", courier.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The outcome of the filtering step.
+struct Filtered {
+    eligible: Vec<(usize, EllipseCheck)>,
+    rejected: Vec<Rejection>,
+    stats: FilterStats,
+}
+
+/// Splits the candidates into eligible (inside the ellipse, big enough) and rejected.
+fn filter(announcement: &Announcement, candidates: &[Courier], ellipse: &Ellipse) -> Filtered {
+    let mut stats = FilterStats {
+        total: candidates.len(),
+        ..FilterStats::default()
+    };
     let mut rejected = Vec::new();
     let mut eligible = Vec::with_capacity(candidates.len());
     for (index, courier) in candidates.iter().enumerate() {
         let geometry = ellipse.check(courier.position);
         let reason = if !geometry.inside() {
             Some(RejectionReason::OutsideEllipse)
-        } else if announcement.parcel_weight_kg.is_some_and(|w| courier.capacity_kg < w) {
+        } else if announcement
+            .parcel_weight_kg
+            .is_some_and(|w| courier.capacity_kg < w)
+        {
             Some(RejectionReason::InsufficientWeightCapacity)
-        } else if let (Some(parcel), Some(capacity)) = (announcement.parcel_volume_m3, courier.capacity_volume_m3)
+        } else if let (Some(parcel), Some(capacity)) =
+            (announcement.parcel_volume_m3, courier.capacity_volume_m3)
             && capacity < parcel
         {
             Some(RejectionReason::InsufficientVolumeCapacity)
@@ -354,45 +470,21 @@ pub fn rank(
                 } else {
                     stats.rejected_capacity += 1;
                 }
-                rejected.push(Rejection { index, reason, geometry });
+                rejected.push(Rejection {
+                    index,
+                    reason,
+                    geometry,
+                });
             }
             None => eligible.push((index, geometry)),
         }
     }
     stats.eligible = eligible.len();
-
-    let values: Vec<[f64; CRITERIA]> = eligible
-        .iter()
-        .map(|&(index, geometry)| {
-            let c = &candidates[index];
-            criterion_values(c, geometry.distance_pickup_km)
-        })
-        .collect();
-    let weight_array: [f64; CRITERIA] =
-        weights.weights.clone().try_into().expect("the matrix was checked to be 4×4");
-    let evaluations = topsis::evaluate(&values, &weight_array, &Criterion::ALL.map(Criterion::direction));
-
-    let mut ranked: Vec<RankedCourier> = eligible
-        .into_iter()
-        .zip(values)
-        .zip(evaluations)
-        .map(|(((index, geometry), values), evaluation)| RankedCourier { rank: 0, index, geometry, values, evaluation })
-        .collect();
-    // Closeness compared on a 1e-12 grid so that rounding noise does not decide ties; the key
-    // is a total order, as sort requires.
-    ranked.sort_by(|a, b| {
-        closeness_key(b.evaluation.closeness)
-            .cmp(&closeness_key(a.evaluation.closeness))
-            .then(a.geometry.distance_pickup_km.total_cmp(&b.geometry.distance_pickup_km))
-            .then(a.index.cmp(&b.index))
-    });
-    if let Some(k) = options.top_k {
-        ranked.truncate(k.get());
+    Filtered {
+        eligible,
+        rejected,
+        stats,
     }
-    for (i, r) in ranked.iter_mut().enumerate() {
-        r.rank = i + 1;
-    }
-    Ok(Ranking { tolerance_km, weights, ranked, rejected, stats })
 }
 
 fn criterion_values(courier: &Courier, distance_pickup_km: f64) -> [f64; CRITERIA] {

@@ -5,7 +5,14 @@ fn pt(lat: f64, lon: f64) -> LatLon {
     LatLon::new(lat, lon).unwrap()
 }
 
-fn courier(id: &str, lat: f64, lon: f64, reputation: f64, capacity: f64, vehicle: VehicleType) -> Courier {
+fn courier(
+    id: &str,
+    lat: f64,
+    lon: f64,
+    reputation: f64,
+    capacity: f64,
+    vehicle: VehicleType,
+) -> Courier {
     Courier {
         id: id.into(),
         position: pt(lat, lon),
@@ -46,7 +53,15 @@ fn seed_example_ranks_the_closer_better_equipped_courier_first() {
     assert_eq!(r.ranked[0].rank, 1);
     assert_eq!(r.ranked[1].rank, 2);
     assert_eq!(r.tolerance_km, 5.0);
-    assert_eq!(r.stats, FilterStats { total: 2, eligible: 2, rejected_outside_ellipse: 0, rejected_capacity: 0 });
+    assert_eq!(
+        r.stats,
+        FilterStats {
+            total: 2,
+            eligible: 2,
+            rejected_outside_ellipse: 0,
+            rejected_capacity: 0
+        }
+    );
     // LIV-002 is best on every criterion: it is the ideal solution.
     assert_eq!(r.ranked[0].evaluation.closeness, 1.0);
     assert_eq!(r.ranked[1].evaluation.closeness, 0.0);
@@ -58,7 +73,11 @@ fn every_default_matrix_is_consistent_and_puts_proximity_first() {
     for t in DeliveryType::ALL {
         let w = t.default_matrix().weights();
         assert!(w.is_consistent(), "{t:?}: CR {}", w.consistency_ratio);
-        assert!(w.weights.windows(2).all(|p| p[0] > p[1]), "{t:?}: {:?}", w.weights);
+        assert!(
+            w.weights.windows(2).all(|p| p[0] > p[1]),
+            "{t:?}: {:?}",
+            w.weights
+        );
     }
     // Faster deliveries weigh proximity more.
     let p = |t: DeliveryType| t.default_matrix().weights().weights[0];
@@ -74,16 +93,21 @@ fn tolerance_follows_the_delivery_type_and_can_be_overridden() {
     let near = courier("NEAR", 48.8600, 2.3400, 5.0, 10.0, VehicleType::Velo);
     let couriers = vec![far, near];
     let mut a = seed_announcement();
-    for (t, far_inside) in
-        [(DeliveryType::Standard, true), (DeliveryType::Express, false), (DeliveryType::Sameday, false)]
-    {
+    for (t, far_inside) in [
+        (DeliveryType::Standard, true),
+        (DeliveryType::Express, false),
+        (DeliveryType::Sameday, false),
+    ] {
         a.delivery_type = t;
         let r = rank(&a, &couriers, &RankingOptions::default()).unwrap();
         assert_eq!(r.tolerance_km, t.default_tolerance_km());
         assert_eq!(r.ranked.iter().any(|c| c.index == 0), far_inside, "{t:?}");
     }
     a.delivery_type = DeliveryType::Sameday;
-    let opts = RankingOptions { tolerance_km: Some(Positive::new("t", 50.0).unwrap()), ..Default::default() };
+    let opts = RankingOptions {
+        tolerance_km: Some(Positive::new("t", 50.0).unwrap()),
+        ..Default::default()
+    };
     let r = rank(&a, &couriers, &opts).unwrap();
     assert_eq!(r.tolerance_km, 50.0);
     assert_eq!(r.stats.eligible, 2);
@@ -91,10 +115,25 @@ fn tolerance_follows_the_delivery_type_and_can_be_overridden() {
 
 #[test]
 fn zero_eligible_couriers_is_an_empty_ranking_with_statistics() {
-    let couriers = vec![courier("LYON", 45.764, 4.8357, 9.0, 30.0, VehicleType::Camion)];
+    let couriers = vec![courier(
+        "LYON",
+        45.764,
+        4.8357,
+        9.0,
+        30.0,
+        VehicleType::Camion,
+    )];
     let r = rank(&seed_announcement(), &couriers, &RankingOptions::default()).unwrap();
     assert!(r.ranked.is_empty());
-    assert_eq!(r.stats, FilterStats { total: 1, eligible: 0, rejected_outside_ellipse: 1, rejected_capacity: 0 });
+    assert_eq!(
+        r.stats,
+        FilterStats {
+            total: 1,
+            eligible: 0,
+            rejected_outside_ellipse: 1,
+            rejected_capacity: 0
+        }
+    );
     assert_eq!(r.rejected.len(), 1);
     assert_eq!(r.rejected[0].reason, RejectionReason::OutsideEllipse);
     assert!(r.rejected[0].geometry.path_km > r.rejected[0].geometry.max_path_km);
@@ -108,22 +147,37 @@ fn parcel_weight_and_volume_reject_small_couriers() {
     a.parcel_weight_kg = Some(Positive::new("w", 40.0).unwrap());
     let r = rank(&a, &couriers, &RankingOptions::default()).unwrap();
     assert_eq!(ids(&r, &couriers), ["LIV-002"]);
-    assert_eq!(r.rejected[0].reason, RejectionReason::InsufficientWeightCapacity);
+    assert_eq!(
+        r.rejected[0].reason,
+        RejectionReason::InsufficientWeightCapacity
+    );
     // Capacity equal to the parcel is enough.
     a.parcel_weight_kg = Some(Positive::new("w", 30.0).unwrap());
-    assert_eq!(rank(&a, &couriers, &RankingOptions::default()).unwrap().stats.eligible, 2);
+    assert_eq!(
+        rank(&a, &couriers, &RankingOptions::default())
+            .unwrap()
+            .stats
+            .eligible,
+        2
+    );
     // Volume: LIV-002 holds 0.1 m³; LIV-001 declares none, so it is not checked.
     a.parcel_volume_m3 = Some(Positive::new("v", 0.5).unwrap());
     let r = rank(&a, &couriers, &RankingOptions::default()).unwrap();
     assert_eq!(ids(&r, &couriers), ["LIV-001"]);
-    assert_eq!(r.rejected[0].reason, RejectionReason::InsufficientVolumeCapacity);
+    assert_eq!(
+        r.rejected[0].reason,
+        RejectionReason::InsufficientVolumeCapacity
+    );
     assert_eq!(r.stats.rejected_capacity, 1);
 }
 
 #[test]
 fn top_k_cuts_the_list_but_not_the_statistics() {
     let couriers = seed_couriers();
-    let opts = RankingOptions { top_k: NonZeroUsize::new(1), ..Default::default() };
+    let opts = RankingOptions {
+        top_k: NonZeroUsize::new(1),
+        ..Default::default()
+    };
     let r = rank(&seed_announcement(), &couriers, &opts).unwrap();
     assert_eq!(ids(&r, &couriers), ["LIV-002"]);
     assert_eq!(r.stats.eligible, 2);
@@ -141,7 +195,14 @@ fn ties_break_on_pickup_distance_then_input_order() {
     assert!(r.ranked.iter().all(|c| c.evaluation.closeness == 1.0));
     // A single courier scores 1.0.
     let single = &twins[..1];
-    assert_eq!(rank(&seed_announcement(), single, &RankingOptions::default()).unwrap().ranked[0].evaluation.closeness, 1.0);
+    assert_eq!(
+        rank(&seed_announcement(), single, &RankingOptions::default())
+            .unwrap()
+            .ranked[0]
+            .evaluation
+            .closeness,
+        1.0
+    );
 }
 
 #[test]
@@ -167,20 +228,42 @@ fn invalid_requests_are_refused() {
 
     let dup = vec![seed_couriers()[0].clone(), seed_couriers()[0].clone()];
     let err = rank(&a, &dup, &RankingOptions::default()).unwrap_err();
-    assert_eq!(err.to_string(), "livreurs_candidats[1].livreur_id: duplicate courier id \"LIV-001\"");
+    assert_eq!(
+        err.to_string(),
+        "livreurs_candidats[1].livreur_id: duplicate courier id \"LIV-001\""
+    );
 
     let mut empty_id = seed_couriers();
     empty_id[0].id.clear();
     assert!(rank(&a, &empty_id, &RankingOptions::default()).is_err());
 
     let three = PairwiseMatrix::from_upper_triangle(3, &[2.0, 3.0, 2.0]).unwrap();
-    let err = rank(&a, &seed_couriers(), &RankingOptions { matrix: Some(three), ..Default::default() }).unwrap_err();
+    let err = rank(
+        &a,
+        &seed_couriers(),
+        &RankingOptions {
+            matrix: Some(three),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("must be 4×4"), "{err}");
 
     // a12 = 9 (proximity ≫ capacity) but a23 = 9 and a13 = 1/9: circular preferences.
-    let circular = PairwiseMatrix::from_upper_triangle(4, &[9.0, 1.0 / 9.0, 1.0, 9.0, 1.0, 1.0]).unwrap();
-    let err = rank(&a, &seed_couriers(), &RankingOptions { matrix: Some(circular), ..Default::default() }).unwrap_err();
-    let RankingError::InconsistentMatrix { consistency_ratio } = err else { panic!("{err:?}") };
+    let circular =
+        PairwiseMatrix::from_upper_triangle(4, &[9.0, 1.0 / 9.0, 1.0, 9.0, 1.0, 1.0]).unwrap();
+    let err = rank(
+        &a,
+        &seed_couriers(),
+        &RankingOptions {
+            matrix: Some(circular),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    let RankingError::InconsistentMatrix { consistency_ratio } = err else {
+        panic!("{err:?}")
+    };
     assert!(consistency_ratio >= 0.1);
     assert!(err.to_string().contains("CR ="), "{err}");
 }
@@ -197,7 +280,10 @@ fn domain_types_reject_out_of_range_values() {
         assert!(Positive::new("capacite_max_kg", v).is_err(), "{v}");
     }
     assert_eq!(
-        InvalidInput::new("latitude", "bad").within("point_ramassage").within("annonce").to_string(),
+        InvalidInput::new("latitude", "bad")
+            .within("point_ramassage")
+            .within("annonce")
+            .to_string(),
         "annonce.point_ramassage.latitude: bad"
     );
 }

@@ -42,7 +42,15 @@ pub fn evaluate<const M: usize>(
     let norms = norms.map(f64::sqrt);
     let weighted: Vec<[f64; M]> = matrix
         .iter()
-        .map(|row| std::array::from_fn(|j| if norms[j] > 0.0 { weights[j] * row[j] / norms[j] } else { 0.0 }))
+        .map(|row| {
+            std::array::from_fn(|j| {
+                if norms[j] > 0.0 {
+                    weights[j] * row[j] / norms[j]
+                } else {
+                    0.0
+                }
+            })
+        })
         .collect();
 
     // Ideal and anti-ideal taken from the weighted values themselves, so an alternative that is
@@ -52,7 +60,9 @@ pub fn evaluate<const M: usize>(
     for j in 0..M {
         let (min, max) = weighted
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v[j]), hi.max(v[j])));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v[j]), hi.max(v[j]))
+            });
         (ideal[j], anti_ideal[j]) = match directions[j] {
             Direction::Benefit => (max, min),
             Direction::Cost => (min, max),
@@ -63,14 +73,34 @@ pub fn evaluate<const M: usize>(
         .iter()
         .zip(weighted)
         .map(|(row, weighted)| {
-            let normalized: [f64; M] = std::array::from_fn(|j| if norms[j] > 0.0 { row[j] / norms[j] } else { 0.0 });
-            let contribution_d_plus: [f64; M] = std::array::from_fn(|j| (weighted[j] - ideal[j]).powi(2));
-            let contribution_d_minus: [f64; M] = std::array::from_fn(|j| (weighted[j] - anti_ideal[j]).powi(2));
+            let normalized: [f64; M] = std::array::from_fn(|j| {
+                if norms[j] > 0.0 {
+                    row[j] / norms[j]
+                } else {
+                    0.0
+                }
+            });
+            let contribution_d_plus: [f64; M] =
+                std::array::from_fn(|j| (weighted[j] - ideal[j]).powi(2));
+            let contribution_d_minus: [f64; M] =
+                std::array::from_fn(|j| (weighted[j] - anti_ideal[j]).powi(2));
             let d_plus = contribution_d_plus.iter().sum::<f64>().sqrt();
             let d_minus = contribution_d_minus.iter().sum::<f64>().sqrt();
             let total = d_plus + d_minus;
-            let closeness = if total > 0.0 { (d_minus / total).clamp(0.0, 1.0) } else { 1.0 };
-            Evaluation { closeness, d_plus, d_minus, normalized, weighted, contribution_d_plus, contribution_d_minus }
+            let closeness = if total > 0.0 {
+                (d_minus / total).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            Evaluation {
+                closeness,
+                d_plus,
+                d_minus,
+                normalized,
+                weighted,
+                contribution_d_plus,
+                contribution_d_minus,
+            }
         })
         .collect()
 }
@@ -78,12 +108,17 @@ pub fn evaluate<const M: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use Direction::{Benefit, Cost};
+    use proptest::prelude::*;
 
     #[test]
     fn tzeng_and_huang_2011_example() {
-        let matrix = [[5.0, 8.0, 4.0], [7.0, 6.0, 8.0], [8.0, 8.0, 6.0], [7.0, 4.0, 6.0]];
+        let matrix = [
+            [5.0, 8.0, 4.0],
+            [7.0, 6.0, 8.0],
+            [8.0, 8.0, 6.0],
+            [7.0, 4.0, 6.0],
+        ];
         let r = evaluate(&matrix, &[0.3, 0.4, 0.3], &[Benefit; 3]);
         let closeness: Vec<f64> = r.iter().map(|e| e.closeness).collect();
         for (c, e) in closeness.iter().zip([0.5037, 0.6581, 0.7482, 0.3340]) {
@@ -117,7 +152,10 @@ mod tests {
         assert!(same.iter().all(|e| e.closeness == 1.0));
         // A zero column stays zero and does not produce NaN.
         let zero = evaluate(&[[0.0, 1.0], [0.0, 2.0]], &[0.5, 0.5], &[Cost, Benefit]);
-        assert!(zero.iter().all(|e| e.closeness.is_finite() && e.normalized[0] == 0.0));
+        assert!(
+            zero.iter()
+                .all(|e| e.closeness.is_finite() && e.normalized[0] == 0.0)
+        );
         assert!(evaluate::<1>(&[], &[1.0], &[Benefit]).is_empty());
     }
 

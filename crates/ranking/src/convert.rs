@@ -5,8 +5,8 @@ use std::num::NonZeroUsize;
 
 use aras_proto::ranking::v1 as pb;
 use aras_ranking_core::{
-    Announcement, Courier, DeliveryType, InvalidInput, LatLon, PairwiseMatrix, Positive, Ranking, RankingOptions,
-    RejectionReason, Reputation, VehicleType,
+    Announcement, Courier, DeliveryType, InvalidInput, LatLon, PairwiseMatrix, Positive, Ranking,
+    RankingOptions, RejectionReason, Reputation, VehicleType,
 };
 
 /// A validated ranking request.
@@ -19,24 +19,34 @@ pub struct RankRequest {
 }
 
 impl RankRequest {
-    pub fn parse(request: pb::RankCouriersRequest, max_candidates: usize) -> Result<Self, InvalidInput> {
-        let announcement = request.announcement.ok_or_else(|| InvalidInput::new("annonce", "is required"))?;
+    pub fn parse(
+        request: pb::RankCouriersRequest,
+        max_candidates: usize,
+    ) -> Result<Self, InvalidInput> {
+        let announcement = request
+            .announcement
+            .ok_or_else(|| InvalidInput::new("annonce", "is required"))?;
         if request.candidates.len() > max_candidates {
             return Err(InvalidInput::new(
                 "livreurs_candidats",
-                format!("holds {} couriers, more than the maximum of {max_candidates}", request.candidates.len()),
+                format!(
+                    "holds {} couriers, more than the maximum of {max_candidates}",
+                    request.candidates.len()
+                ),
             ));
         }
         let announcement_id = announcement.announcement_id.clone();
         let options = request.options.unwrap_or_default();
         Ok(Self {
             announcement_id,
-            announcement: parse_announcement(announcement).map_err(|e| e.within("annonce"))?,
+            announcement: parse_announcement(&announcement).map_err(|e| e.within("annonce"))?,
             couriers: request
                 .candidates
                 .into_iter()
                 .enumerate()
-                .map(|(i, c)| parse_courier(c).map_err(|e| e.within(&format!("livreurs_candidats[{i}]"))))
+                .map(|(i, c)| {
+                    parse_courier(c).map_err(|e| e.within(&format!("livreurs_candidats[{i}]")))
+                })
                 .collect::<Result<_, _>>()?,
             include_details: options.include_details,
             options: parse_options(options).map_err(|e| e.within("options"))?,
@@ -49,17 +59,23 @@ fn parse_point(point: Option<pb::GeoPoint>, field: &str) -> Result<LatLon, Inval
     LatLon::new(point.latitude, point.longitude).map_err(|e| e.within(field))
 }
 
-fn parse_optional_positive(value: Option<f64>, field: &str) -> Result<Option<Positive>, InvalidInput> {
+fn parse_optional_positive(
+    value: Option<f64>,
+    field: &str,
+) -> Result<Option<Positive>, InvalidInput> {
     value.map(|v| Positive::new(field, v)).transpose()
 }
 
-fn parse_announcement(a: pb::Announcement) -> Result<Announcement, InvalidInput> {
+fn parse_announcement(a: &pb::Announcement) -> Result<Announcement, InvalidInput> {
     let delivery_type = match a.delivery_type() {
         pb::DeliveryType::Standard => DeliveryType::Standard,
         pb::DeliveryType::Express => DeliveryType::Express,
         pb::DeliveryType::Sameday => DeliveryType::Sameday,
         pb::DeliveryType::Unspecified => {
-            return Err(InvalidInput::new("type_livraison", "must be one of standard, express, sameday"));
+            return Err(InvalidInput::new(
+                "type_livraison",
+                "must be one of standard, express, sameday",
+            ));
         }
     };
     Ok(Announcement {
@@ -79,7 +95,10 @@ fn parse_courier(c: pb::Courier) -> Result<Courier, InvalidInput> {
         pb::VehicleType::Camionnette => VehicleType::Camionnette,
         pb::VehicleType::Camion => VehicleType::Camion,
         pb::VehicleType::Unspecified => {
-            return Err(InvalidInput::new("type_vehicule", "must be one of velo, moto, voiture, camionnette, camion"));
+            return Err(InvalidInput::new(
+                "type_vehicule",
+                "must be one of velo, moto, voiture, camionnette, camion",
+            ));
         }
     };
     Ok(Courier {
@@ -103,7 +122,10 @@ fn parse_options(o: pb::RankingOptions) -> Result<RankingOptions, InvalidInput> 
     let top_k = o
         .top_k
         .map(|k| {
-            usize::try_from(k).ok().and_then(NonZeroUsize::new).ok_or_else(|| InvalidInput::new("top_k", "must be at least 1"))
+            usize::try_from(k)
+                .ok()
+                .and_then(NonZeroUsize::new)
+                .ok_or_else(|| InvalidInput::new("top_k", "must be at least 1"))
         })
         .transpose()?;
     Ok(RankingOptions {
@@ -124,8 +146,12 @@ fn delivery_type_to_pb(t: DeliveryType) -> pb::DeliveryType {
 fn rejection_reason_to_pb(r: RejectionReason) -> pb::RejectionReason {
     match r {
         RejectionReason::OutsideEllipse => pb::RejectionReason::OutsideEllipse,
-        RejectionReason::InsufficientWeightCapacity => pb::RejectionReason::InsufficientWeightCapacity,
-        RejectionReason::InsufficientVolumeCapacity => pb::RejectionReason::InsufficientVolumeCapacity,
+        RejectionReason::InsufficientWeightCapacity => {
+            pb::RejectionReason::InsufficientWeightCapacity
+        }
+        RejectionReason::InsufficientVolumeCapacity => {
+            pb::RejectionReason::InsufficientVolumeCapacity
+        }
     }
 }
 
@@ -134,7 +160,11 @@ fn count(n: usize) -> u32 {
 }
 
 /// The response for `request`'s ranking; details only when asked for.
-pub fn ranking_to_pb(request: RankRequest, ranking: Ranking, processing_time_ms: f64) -> pb::RankCouriersResponse {
+pub fn ranking_to_pb(
+    request: RankRequest,
+    ranking: &Ranking,
+    processing_time_ms: f64,
+) -> pb::RankCouriersResponse {
     let couriers = &request.couriers;
     let ranked = ranking
         .ranked

@@ -14,7 +14,10 @@ pub enum RankingServiceError {
     InvalidInput(String),
     /// The supplied AHP matrix is too inconsistent to use. Revise the judgements.
     #[error("{message}")]
-    InconsistentMatrix { message: String, consistency_ratio: f64 },
+    InconsistentMatrix {
+        message: String,
+        consistency_ratio: f64,
+    },
 }
 
 impl From<InvalidInput> for RankingServiceError {
@@ -27,9 +30,10 @@ impl From<RankingError> for RankingServiceError {
     fn from(err: RankingError) -> Self {
         match err {
             RankingError::InvalidInput(e) => e.into(),
-            RankingError::InconsistentMatrix { consistency_ratio } => {
-                Self::InconsistentMatrix { message: err.to_string(), consistency_ratio }
-            }
+            RankingError::InconsistentMatrix { consistency_ratio } => Self::InconsistentMatrix {
+                message: err.to_string(),
+                consistency_ratio,
+            },
         }
     }
 }
@@ -38,10 +42,15 @@ impl From<RankingServiceError> for tonic::Status {
     fn from(err: RankingServiceError) -> Self {
         match err {
             RankingServiceError::InvalidInput(message) => tonic::Status::invalid_argument(message),
-            RankingServiceError::InconsistentMatrix { message, consistency_ratio } => {
+            RankingServiceError::InconsistentMatrix {
+                message,
+                consistency_ratio,
+            } => {
                 let mut status = tonic::Status::invalid_argument(message);
                 if let Ok(value) = consistency_ratio.to_string().parse() {
-                    status.metadata_mut().insert(CONSISTENCY_RATIO_METADATA, value);
+                    status
+                        .metadata_mut()
+                        .insert(CONSISTENCY_RATIO_METADATA, value);
                 }
                 status
             }

@@ -35,7 +35,9 @@ pub async fn serve(
             .max_decoding_message_size(config.max_message_bytes),
     );
     // Pure computation with nothing to load: ready as soon as it listens.
-    health.set_serving::<RankingServer<service::RankingService>>().await;
+    health
+        .set_serving::<RankingServer<service::RankingService>>()
+        .await;
     tracing::info!(addr = %listener.local_addr()?, "ranking service listening");
     aras_common::grpc::serve("ranking", listener, routes.routes(), shutdown).await
 }

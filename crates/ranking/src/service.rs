@@ -15,7 +15,9 @@ pub struct RankingService {
 
 impl RankingService {
     pub fn new(config: &RankingConfig) -> Self {
-        Self { max_candidates: config.max_candidates }
+        Self {
+            max_candidates: config.max_candidates,
+        }
     }
 }
 
@@ -30,20 +32,25 @@ impl Ranking for RankingService {
         request: Request<RankCouriersRequest>,
     ) -> Result<Response<RankCouriersResponse>, Status> {
         let started = Instant::now();
-        let request = RankRequest::parse(request.into_inner(), self.max_candidates).map_err(RankingServiceError::from)?;
+        let request = RankRequest::parse(request.into_inner(), self.max_candidates)
+            .map_err(RankingServiceError::from)?;
         let large = request.couriers.len() > BLOCKING_THRESHOLD;
         let compute = move || {
-            let ranking = aras_ranking_core::rank(&request.announcement, &request.couriers, &request.options)
-                .map_err(RankingServiceError::from)?;
+            let ranking =
+                aras_ranking_core::rank(&request.announcement, &request.couriers, &request.options)
+                    .map_err(RankingServiceError::from)?;
             Ok::<_, RankingServiceError>((request, ranking))
         };
         let (request, ranking) = if large {
-            tokio::task::spawn_blocking(compute).await.map_err(|e| Status::internal(format!("ranking task failed: {e}")))??
+            tokio::task::spawn_blocking(compute)
+                .await
+                .map_err(|e| Status::internal(format!("ranking task failed: {e}")))??
         } else {
             compute()?
         };
         metrics::histogram!("ranking_candidates").record(ranking.stats.total as f64);
-        metrics::counter!("ranking_candidates_rejected_total").increment(ranking.stats.rejected() as u64);
+        metrics::counter!("ranking_candidates_rejected_total")
+            .increment(ranking.stats.rejected() as u64);
         tracing::info!(
             candidates = ranking.stats.total,
             eligible = ranking.stats.eligible,
@@ -51,6 +58,6 @@ impl Ranking for RankingService {
             "ranked couriers"
         );
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(Response::new(ranking_to_pb(request, ranking, elapsed_ms)))
+        Ok(Response::new(ranking_to_pb(request, &ranking, elapsed_ms)))
     }
 }

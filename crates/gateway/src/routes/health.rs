@@ -47,20 +47,31 @@ pub struct HealthReport {
 
 pub async fn check(dependency: &Dependency, state: &AppState) -> DependencyHealth {
     let started = Instant::now();
-    let result =
-        aras_common::grpc::check_health(dependency.channel.clone(), dependency.grpc_service, state.health_timeout)
-            .await;
+    let result = aras_common::grpc::check_health(
+        dependency.channel.clone(),
+        dependency.grpc_service,
+        state.health_timeout,
+    )
+    .await;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let (status, error) = match result {
         Ok(ServingStatus::Serving) => ("serving", None),
         Ok(_) => ("not_serving", None),
         Err(status) => ("unreachable", Some(status.message().to_owned())),
     };
-    DependencyHealth { name: dependency.name, status, latency_ms, error }
+    DependencyHealth {
+        name: dependency.name,
+        status,
+        latency_ms,
+        error,
+    }
 }
 
 async fn report(state: &AppState, names: Option<&[&str]>) -> (StatusCode, HealthReport) {
-    let selected = state.dependencies.iter().filter(|d| names.is_none_or(|n| n.contains(&d.name)));
+    let selected = state
+        .dependencies
+        .iter()
+        .filter(|d| names.is_none_or(|n| n.contains(&d.name)));
     let dependencies = join_all(selected.map(|d| check(d, state))).await;
     let all_serving = dependencies.iter().all(DependencyHealth::serving);
     let report = HealthReport {
@@ -69,7 +80,14 @@ async fn report(state: &AppState, names: Option<&[&str]>) -> (StatusCode, Health
         uptime_s: state.started.elapsed().as_secs_f64(),
         dependencies,
     };
-    (if all_serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, report)
+    (
+        if all_serving {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        report,
+    )
 }
 
 /// Liveness: the process answers. Never checks dependencies (a restart would not fix them).

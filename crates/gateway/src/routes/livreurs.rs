@@ -227,7 +227,10 @@ pub struct RankResponse {
 // ---------------------------------------------------------------- conversions
 
 fn point_to_pb(p: &Point) -> pb::GeoPoint {
-    pb::GeoPoint { latitude: p.latitude, longitude: p.longitude }
+    pb::GeoPoint {
+        latitude: p.latitude,
+        longitude: p.longitude,
+    }
 }
 
 impl RankRequest {
@@ -237,7 +240,12 @@ impl RankRequest {
             TypeLivraison::Express => pb::DeliveryType::Express,
             TypeLivraison::Sameday => pb::DeliveryType::Sameday,
         };
-        let ahp_matrix = self.options.matrice_ahp.map(matrix_to_pb).transpose()?;
+        let ahp_matrix = self
+            .options
+            .matrice_ahp
+            .as_deref()
+            .map(matrix_to_pb)
+            .transpose()?;
         Ok(pb::RankCouriersRequest {
             announcement: Some(pb::Announcement {
                 announcement_id: self.annonce.annonce_id,
@@ -280,7 +288,7 @@ fn vehicle_to_pb(v: TypeVehicule) -> pb::VehicleType {
 }
 
 /// Rows to the row-major wire form; a ragged matrix is refused here, where its rows are visible.
-fn matrix_to_pb(rows: Vec<Vec<f64>>) -> Result<pb::PairwiseMatrix, ApiError> {
+fn matrix_to_pb(rows: &[Vec<f64>]) -> Result<pb::PairwiseMatrix, ApiError> {
     let n = rows.len();
     if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
         return Err(ApiError::InvalidInput(format!(
@@ -288,8 +296,12 @@ fn matrix_to_pb(rows: Vec<Vec<f64>>) -> Result<pb::PairwiseMatrix, ApiError> {
             row.len()
         )));
     }
-    let size = u32::try_from(n).map_err(|_| ApiError::InvalidInput("options.matrice_ahp: too large".into()))?;
-    Ok(pb::PairwiseMatrix { size, values: rows.concat() })
+    let size = u32::try_from(n)
+        .map_err(|_| ApiError::InvalidInput("options.matrice_ahp: too large".into()))?;
+    Ok(pb::PairwiseMatrix {
+        size,
+        values: rows.concat(),
+    })
 }
 
 fn delivery_type_from_pb(t: pb::DeliveryType) -> TypeLivraison {
@@ -316,7 +328,9 @@ fn raison(r: pb::RejectionReason) -> RaisonRejet {
     match r {
         pb::RejectionReason::InsufficientWeightCapacity => RaisonRejet::CapacitePoidsInsuffisante,
         pb::RejectionReason::InsufficientVolumeCapacity => RaisonRejet::CapaciteVolumeInsuffisante,
-        pb::RejectionReason::OutsideEllipse | pb::RejectionReason::Unspecified => RaisonRejet::HorsZone,
+        pb::RejectionReason::OutsideEllipse | pb::RejectionReason::Unspecified => {
+            RaisonRejet::HorsZone
+        }
     }
 }
 
@@ -419,9 +433,17 @@ pub async fn rank(
     let started = Instant::now();
     let include_details = body.options.include_details;
     let request = aras_common::grpc::request(body.into_pb()?, &correlation_id, state.grpc_timeout);
-    let response =
-        state.ranking.clone().rank_couriers(request).await.map_err(|status| ApiError::upstream("ranking", status))?;
-    Ok(Json(RankResponse::from_pb(response.into_inner(), include_details, started)))
+    let response = state
+        .ranking
+        .clone()
+        .rank_couriers(request)
+        .await
+        .map_err(|status| ApiError::upstream("ranking", status))?;
+    Ok(Json(RankResponse::from_pb(
+        response.into_inner(),
+        include_details,
+        started,
+    )))
 }
 
 /// Health of the courier-ranking module: 200 when the ranking service serves, else 503.

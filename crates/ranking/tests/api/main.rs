@@ -8,12 +8,24 @@ use tonic::transport::Channel;
 async fn spawn_service() -> Channel {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(aras_ranking::serve(RankingConfig::for_tests(), listener, std::future::pending()));
-    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
+    tokio::spawn(aras_ranking::serve(
+        RankingConfig::for_tests(),
+        listener,
+        std::future::pending(),
+    ));
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
 
+#[allow(clippy::unnecessary_wraps)] // proto message fields are Options
 fn point(latitude: f64, longitude: f64) -> Option<pb::GeoPoint> {
-    Some(pb::GeoPoint { latitude, longitude })
+    Some(pb::GeoPoint {
+        latitude,
+        longitude,
+    })
 }
 
 fn request() -> pb::RankCouriersRequest {
@@ -56,7 +68,10 @@ async fn ranks_and_refuses_invalid_input_with_invalid_argument() {
     for (bad, needle) in [
         (nan, "livreurs_candidats[0].reputation"),
         (unspecified, "annonce.type_livraison"),
-        (no_position, "livreurs_candidats[0].position_actuelle: is required"),
+        (
+            no_position,
+            "livreurs_candidats[0].position_actuelle: is required",
+        ),
         (no_announcement, "annonce: is required"),
     ] {
         let status = client.rank_couriers(bad).await.unwrap_err();
@@ -68,9 +83,13 @@ async fn ranks_and_refuses_invalid_input_with_invalid_argument() {
 #[tokio::test]
 async fn reports_serving_health() {
     let channel = spawn_service().await;
-    let status = aras_common::grpc::check_health(channel, aras_ranking::SERVICE_NAME, std::time::Duration::from_secs(1))
-        .await
-        .unwrap();
+    let status = aras_common::grpc::check_health(
+        channel,
+        aras_ranking::SERVICE_NAME,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, tonic_health::ServingStatus::Serving);
 }
 
@@ -81,10 +100,22 @@ async fn lists_its_service_over_reflection() {
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
     let mut client = ServerReflectionClient::new(spawn_service().await);
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut stream = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = stream.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else { panic!("{response:?}") };
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("{response:?}")
+    };
     let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&aras_ranking::SERVICE_NAME.to_owned()), "{names:?}");
+    assert!(
+        names.contains(&aras_ranking::SERVICE_NAME.to_owned()),
+        "{names:?}"
+    );
 }
