@@ -79,6 +79,19 @@ fn every_default_matrix_is_consistent_and_puts_proximity_first() {
             w.weights
         );
     }
+    // The figures docs/ranking.md publishes.
+    let documented = [
+        (DeliveryType::Standard, [0.467, 0.277, 0.160, 0.095], 0.011),
+        (DeliveryType::Express, [0.546, 0.232, 0.138, 0.084], 0.019),
+        (DeliveryType::Sameday, [0.604, 0.201, 0.121, 0.074], 0.024),
+    ];
+    for (t, weights, cr) in documented {
+        let w = t.default_matrix().weights();
+        for (got, want) in w.weights.iter().zip(weights) {
+            assert!((got - want).abs() < 5e-4, "{t:?}: {:?}", w.weights);
+        }
+        assert!((w.consistency_ratio - cr).abs() < 5e-4, "{t:?}: CR {}", w.consistency_ratio);
+    }
     // Faster deliveries weigh proximity more.
     let p = |t: DeliveryType| t.default_matrix().weights().weights[0];
     assert!(p(DeliveryType::Standard) < p(DeliveryType::Express));
