@@ -90,7 +90,11 @@ fn every_default_matrix_is_consistent_and_puts_proximity_first() {
         for (got, want) in w.weights.iter().zip(weights) {
             assert!((got - want).abs() < 5e-4, "{t:?}: {:?}", w.weights);
         }
-        assert!((w.consistency_ratio - cr).abs() < 5e-4, "{t:?}: CR {}", w.consistency_ratio);
+        assert!(
+            (w.consistency_ratio - cr).abs() < 5e-4,
+            "{t:?}: CR {}",
+            w.consistency_ratio
+        );
     }
     // Faster deliveries weigh proximity more.
     let p = |t: DeliveryType| t.default_matrix().weights().weights[0];
