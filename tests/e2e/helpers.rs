@@ -84,6 +84,21 @@ impl TestApp {
         split(response).await
     }
 
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.text().await.expect("a complete body")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String, Value) {
         split(
             self.client

@@ -49,15 +49,7 @@ async fn metrics_count_requests_by_route_and_status() {
     let app = spawn_app().await;
     app.post_json("/api/v1/livreurs/rank", &seed_request())
         .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     assert!(
         text.lines()
             .any(|l| l.starts_with("gateway_http_requests_total")
@@ -96,14 +88,6 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger"), "the vendored UI is served");
-    let ui = app
-        .client
-        .get(app.url("/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ui = app.get_text("/docs/swagger-initializer.js").await;
     assert!(ui.contains("/openapi.json"), "{ui}");
 }
