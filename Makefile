@@ -1,14 +1,18 @@
 # The two commands of the README: `make up` runs ARAS, `make test` tests it.
-.PHONY: up test check bench fmt
+.PHONY: up test check bench fmt models
 
 # Build outputs live outside the clone, keyed by toolchain and lockfile (see scripts/env.sh).
 SHELL := /bin/bash
 
-up:
+up: models
 	@scripts/up
 
-test:
+test: models
 	@source scripts/env.sh && cargo test --workspace --all-targets --locked
+
+# The offline models and the ONNX Runtime library, cached outside the clone by recipe.
+models:
+	@scripts/build-models
 
 # What CI checks besides the tests: formatting, lints, pure domain crates.
 check:

@@ -1,9 +1,13 @@
 //! Starts the services in-process on ephemeral ports, like production but on loopback.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use aras_embedding::EmbeddingConfig;
 use aras_gateway::GatewayConfig;
 use aras_ranking::RankingConfig;
+use aras_sentiment::SentimentConfig;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -22,22 +26,87 @@ async fn ephemeral() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
-/// Starts the ranking service, then a gateway that calls it.
-pub async fn spawn_app() -> TestApp {
-    let (listener, ranking_addr) = ephemeral().await;
-    tokio::spawn(aras_ranking::serve(
-        RankingConfig::for_tests(),
-        listener,
-        std::future::pending(),
-    ));
-    spawn_gateway(GatewayConfig::for_tests(&format!("http://{ranking_addr}"))).await
+/// Addresses of the backend services, started once per test binary: the models take seconds
+/// and hundreds of MB to load, so every test shares one set, each with its own gateway.
+pub struct Backends {
+    pub ranking: SocketAddr,
+    pub sentiment: SocketAddr,
+    pub embedding: SocketAddr,
 }
 
-/// A gateway whose ranking service does not exist: a port that was bound and released.
-pub async fn spawn_app_without_ranking() -> TestApp {
+/// The repository's `models/` directory (built by `scripts/build-models`).
+pub fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+pub fn backends() -> &'static Backends {
+    static BACKENDS: OnceLock<Backends> = OnceLock::new();
+    BACKENDS.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        // The services outlive every test's runtime, so they get a runtime of their own.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime for the backends");
+            runtime.block_on(async move {
+                let (ranking, ranking_addr) = ephemeral().await;
+                let (sentiment, sentiment_addr) = ephemeral().await;
+                let (embedding, embedding_addr) = ephemeral().await;
+                let models = models_dir();
+                tokio::spawn(aras_ranking::serve(RankingConfig::for_tests(), ranking, std::future::pending()));
+                let sentiment_server = tokio::spawn(aras_sentiment::serve(
+                    SentimentConfig::for_tests(&models),
+                    sentiment,
+                    std::future::pending(),
+                ));
+                let embedding_server = tokio::spawn(aras_embedding::serve(
+                    EmbeddingConfig::for_tests(&models),
+                    embedding,
+                    std::future::pending(),
+                ));
+                sender
+                    .send(Backends { ranking: ranking_addr, sentiment: sentiment_addr, embedding: embedding_addr })
+                    .expect("the test thread waits for the addresses");
+                for server in [sentiment_server, embedding_server] {
+                    if let Ok(Err(error)) = server.await {
+                        eprintln!("a backend failed (build the models with scripts/build-models): {error:#}");
+                    }
+                }
+                std::future::pending::<()>().await;
+            });
+        });
+        receiver.recv().expect("the backends start")
+    })
+}
+
+/// A gateway calling the shared backends, once they all report SERVING.
+pub async fn spawn_app() -> TestApp {
+    let b = backends();
+    let mut config = GatewayConfig::for_tests();
+    config.ranking_url = format!("http://{}", b.ranking);
+    config.sentiment_url = format!("http://{}", b.sentiment);
+    config.embedding_url = format!("http://{}", b.embedding);
+    let app = spawn_gateway(config).await;
+    // Models load in seconds; readiness turns 200 when they are warm.
+    for _ in 0..600 {
+        if app.get("/api/v1/health/ready").await.0 == 200 {
+            return app;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the backends did not become ready within 60 s: {}",
+        app.get("/api/v1/health").await.2
+    );
+}
+
+/// A gateway whose backends do not exist: a port that was bound and released.
+pub async fn spawn_app_without_backends() -> TestApp {
     let (listener, dead_addr) = ephemeral().await;
     drop(listener);
-    let mut config = GatewayConfig::for_tests(&format!("http://{dead_addr}"));
+    let dead = format!("http://{dead_addr}");
+    let mut config = GatewayConfig::for_tests();
+    config.ranking_url.clone_from(&dead);
+    config.sentiment_url.clone_from(&dead);
+    config.embedding_url = dead;
     config.grpc_timeout = std::time::Duration::from_millis(500);
     config.health_timeout = std::time::Duration::from_millis(300);
     spawn_gateway(config).await

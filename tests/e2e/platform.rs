@@ -1,6 +1,6 @@
 //! Health, readiness, metrics and the API documentation.
 
-use crate::helpers::{assert_problem, seed_request, spawn_app, spawn_app_without_ranking};
+use crate::helpers::{assert_problem, seed_request, spawn_app, spawn_app_without_backends};
 
 #[tokio::test]
 async fn liveness_and_readiness_when_everything_runs() {
@@ -10,8 +10,21 @@ async fn liveness_and_readiness_when_everything_runs() {
 
     let (status, _, body) = app.get("/api/v1/health/ready").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["dependencies"][0]["name"], "ranking");
-    assert_eq!(body["dependencies"][0]["status"], "serving");
+    let names: Vec<&str> = body["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ranking", "sentiment", "embedding"]);
+    assert!(
+        body["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "serving"),
+        "{body}"
+    );
 
     let (status, _, body) = app.get("/api/v1/health").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
@@ -20,8 +33,8 @@ async fn liveness_and_readiness_when_everything_runs() {
 }
 
 #[tokio::test]
-async fn ranking_down_means_not_ready_and_a_503_within_the_deadline() {
-    let app = spawn_app_without_ranking().await;
+async fn services_down_mean_not_ready_and_503s_within_the_deadline() {
+    let app = spawn_app_without_backends().await;
     let (status, _, _) = app.get("/api/v1/health/live").await;
     assert_eq!(status, 200, "liveness ignores dependencies");
 
@@ -76,6 +89,9 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
     for path in [
         "/api/v1/livreurs/rank",
         "/api/v1/livreurs/health",
+        "/api/v1/sentiment/analyze",
+        "/api/v1/sentiment/batch",
+        "/api/v1/embeddings",
         "/api/v1/health/ready",
         "/api/v1/health/live",
         "/api/v1/health",

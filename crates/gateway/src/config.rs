@@ -21,6 +21,26 @@ pub struct GatewayConfig {
     )]
     pub ranking_url: String,
 
+    /// URL of the sentiment service.
+    #[arg(
+        long,
+        env = "ARAS_SENTIMENT_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub sentiment_url: String,
+
+    /// URL of the embedding service.
+    #[arg(
+        long,
+        env = "ARAS_EMBEDDING_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub embedding_url: String,
+
+    /// Most reviews in one `POST /api/v1/sentiment/batch`.
+    #[arg(long, env = "ARAS_SENTIMENT_MAX_BATCH", default_value_t = 64)]
+    pub sentiment_max_batch: usize,
+
     /// Deadline of every gRPC call made by the gateway (e.g. 5s, 500ms).
     #[arg(long, env = "ARAS_GRPC_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub grpc_timeout: Duration,
@@ -38,14 +58,8 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Defaults, on an ephemeral loopback port, calling the ranking service at `ranking_url`.
-    pub fn for_tests(ranking_url: &str) -> Self {
-        <Self as clap::Parser>::parse_from([
-            "aras-gateway",
-            "--listen-addr",
-            "127.0.0.1:0",
-            "--ranking-url",
-            ranking_url,
-        ])
+    /// Defaults on an ephemeral loopback port; point the service URLs at the test's services.
+    pub fn for_tests() -> Self {
+        <Self as clap::Parser>::parse_from(["aras-gateway", "--listen-addr", "127.0.0.1:0"])
     }
 }

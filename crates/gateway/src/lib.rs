@@ -8,7 +8,7 @@
 //! - `error`: [`ApiError`], the one mapping of every failure to problem+json.
 //! - `extract`: the JSON body extractor whose rejections are problem+json too.
 //! - `observe`: per-request correlation id, span, access log and metrics.
-//! - `routes`: one module per route group (`livreurs`, `health`).
+//! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`, `health`).
 //! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI.
 
 pub mod config;
@@ -50,7 +50,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = app(&config)?;
-    tracing::info!(addr = %listener.local_addr()?, ranking = %config.ranking_url, "gateway listening");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        ranking = %config.ranking_url,
+        sentiment = %config.sentiment_url,
+        embedding = %config.embedding_url,
+        "gateway listening"
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -17,6 +17,8 @@ use crate::state::AppState;
     ),
     tags(
         (name = "livreurs", description = "Courier ranking: ellipse filter, AHP weights, TOPSIS"),
+        (name = "sentiment", description = "Review sentiment: a transformer classifier's score in [-1, 1]"),
+        (name = "embeddings", description = "Sentence embeddings, OpenAI-compatible"),
         (name = "health", description = "Liveness, readiness and dependency health")
     ),
     components(schemas(aras_common::problem::Problem))

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aras_proto::embedding::v1::embedding_client::EmbeddingClient;
 use aras_proto::ranking::v1::ranking_client::RankingClient;
+use aras_proto::sentiment::v1::sentiment_client::SentimentClient;
 use tonic::transport::Channel;
 
 use crate::config::GatewayConfig;
@@ -19,6 +21,9 @@ pub struct Dependency {
 
 pub struct Inner {
     pub ranking: RankingClient<Channel>,
+    pub sentiment: SentimentClient<Channel>,
+    pub embedding: EmbeddingClient<Channel>,
+    pub sentiment_max_batch: usize,
     pub dependencies: Vec<Dependency>,
     pub grpc_timeout: Duration,
     pub health_timeout: Duration,
@@ -40,15 +45,32 @@ impl AppState {
     /// Builds lazy channels: the gateway starts even while a service is down, and readiness
     /// says so.
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
-        let ranking_channel =
-            aras_common::grpc::lazy_channel(&config.ranking_url, config.grpc_timeout)?;
+        let channel = |url: &str| aras_common::grpc::lazy_channel(url, config.grpc_timeout);
+        let ranking = channel(&config.ranking_url)?;
+        let sentiment = channel(&config.sentiment_url)?;
+        let embedding = channel(&config.embedding_url)?;
         Ok(Self(Arc::new(Inner {
-            ranking: RankingClient::new(ranking_channel.clone()),
-            dependencies: vec![Dependency {
-                name: "ranking",
-                grpc_service: aras_proto::ranking::v1::ranking_server::SERVICE_NAME,
-                channel: ranking_channel,
-            }],
+            ranking: RankingClient::new(ranking.clone()),
+            sentiment: SentimentClient::new(sentiment.clone()),
+            embedding: EmbeddingClient::new(embedding.clone()),
+            sentiment_max_batch: config.sentiment_max_batch,
+            dependencies: vec![
+                Dependency {
+                    name: "ranking",
+                    grpc_service: aras_proto::ranking::v1::ranking_server::SERVICE_NAME,
+                    channel: ranking,
+                },
+                Dependency {
+                    name: "sentiment",
+                    grpc_service: aras_proto::sentiment::v1::sentiment_server::SERVICE_NAME,
+                    channel: sentiment,
+                },
+                Dependency {
+                    name: "embedding",
+                    grpc_service: aras_proto::embedding::v1::embedding_server::SERVICE_NAME,
+                    channel: embedding,
+                },
+            ],
             grpc_timeout: config.grpc_timeout,
             health_timeout: config.health_timeout,
             started: Instant::now(),

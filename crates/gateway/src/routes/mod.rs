@@ -1,7 +1,9 @@
 //! Route groups of the public API, collected with their OpenAPI descriptions.
 
+mod embeddings;
 mod health;
 mod livreurs;
+mod sentiment;
 
 use axum::http::{Method, Uri};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,6 +16,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(livreurs::rank))
         .routes(routes!(livreurs::health))
+        .routes(routes!(sentiment::analyze))
+        .routes(routes!(sentiment::batch))
+        .routes(routes!(embeddings::create))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::detail))

@@ -1,0 +1,96 @@
+//! `Embed` and `Info`.
+
+use std::time::Instant;
+
+use aras_inference::service::{EngineSlot, engine, stage_timings};
+use aras_inference::{Encoded, InferenceConfig, InferenceError};
+use aras_proto::embedding::v1::embedding_server::Embedding;
+use aras_proto::embedding::v1::{
+    EmbedRequest, EmbedResponse, InfoRequest, InfoResponse, InputType, Vector,
+};
+use tonic::{Request, Response, Status};
+
+pub struct EmbeddingService {
+    slot: EngineSlot,
+    config: InferenceConfig,
+}
+
+impl EmbeddingService {
+    pub fn new(slot: EngineSlot, config: InferenceConfig) -> Self {
+        Self { slot, config }
+    }
+}
+
+fn l2_normalize(values: &mut [f32]) {
+    let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for v in values {
+            *v /= norm;
+        }
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[tonic::async_trait]
+impl Embedding for EmbeddingService {
+    async fn embed(
+        &self,
+        request: Request<EmbedRequest>,
+    ) -> Result<Response<EmbedResponse>, Status> {
+        let request = request.into_inner();
+        self.config.validate_texts(&request.texts)?;
+        let engine = engine(&self.slot)?;
+        let spec = &engine.model.spec;
+        let prefix = match request.input_type() {
+            InputType::Query => spec.query_prefix.as_str(),
+            InputType::Passage => spec.passage_prefix.as_str(),
+            InputType::Unspecified => "",
+        };
+        let started = Instant::now();
+        let encoded: Vec<Encoded> = request
+            .texts
+            .iter()
+            .map(|t| engine.model.encode(&format!("{prefix}{t}")))
+            .collect::<Result<_, InferenceError>>()?;
+        let tokenize = started.elapsed();
+        let tokens: Vec<(usize, bool)> = encoded.iter().map(|e| (e.len(), e.truncated)).collect();
+        let rows = engine.batcher.infer(encoded).await?;
+        let timings = stage_timings(tokenize, &rows);
+        let embeddings = rows
+            .into_iter()
+            .zip(tokens)
+            .map(|(row, (tokens, truncated))| {
+                let mut values = row.values;
+                // A graph that normalises already gives unit vectors either way.
+                if request.normalize && !spec.normalized {
+                    l2_normalize(&mut values);
+                }
+                Vector {
+                    values,
+                    tokens: count(tokens),
+                    truncated,
+                }
+            })
+            .collect();
+        Ok(Response::new(EmbedResponse {
+            embeddings,
+            model: spec.id.clone(),
+            dimension: count(spec.dimension),
+            timings: Some(timings),
+        }))
+    }
+
+    async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let spec = &engine(&self.slot)?.model.spec;
+        Ok(Response::new(InfoResponse {
+            model: spec.id.clone(),
+            dimension: count(spec.dimension),
+            max_tokens: count(spec.max_length),
+            query_prefix: spec.query_prefix.clone(),
+            passage_prefix: spec.passage_prefix.clone(),
+        }))
+    }
+}

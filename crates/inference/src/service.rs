@@ -1,0 +1,223 @@
+//! What the sentiment and embedding services share.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use tokio::net::TcpListener;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use aras_proto::common::v1::StageTimings;
+
+use crate::batcher::{Batcher, BatcherConfig, Row};
+use crate::error::{InferenceError, LoadError};
+use crate::manifest::{Manifest, Task};
+use crate::model::Model;
+use crate::runtime;
+
+/// Model and batching settings of an inference service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InferenceConfig {
+    /// Directory holding `models.toml` and one directory per model.
+    #[arg(long, env = "ARAS_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+
+    /// ONNX Runtime shared library [default: $ARAS_CACHE_DIR/lib/libonnxruntime.so, installed by scripts/build-models].
+    #[arg(long, env = "ARAS_ORT_DYLIB_PATH")]
+    pub ort_library: Option<PathBuf>,
+
+    /// ONNX Runtime intra-op threads; 0 = the number of CPUs.
+    #[arg(long, env = "ARAS_INFERENCE_THREADS", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Most padded tokens (texts × longest text) in one batch.
+    #[arg(long, env = "ARAS_MAX_BATCH_TOKENS", default_value_t = 8192)]
+    pub max_batch_tokens: usize,
+
+    /// Most texts in one batch.
+    #[arg(long, env = "ARAS_MAX_BATCH_SIZE", default_value_t = 32)]
+    pub max_batch_size: usize,
+
+    /// Most requests in flight; more are refused at once with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "ARAS_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+
+    /// Longest text accepted, in characters (longer: INVALID_ARGUMENT, never silent truncation).
+    #[arg(long, env = "ARAS_MAX_TEXT_CHARS", default_value_t = 5000)]
+    pub max_text_chars: usize,
+
+    /// Most texts in one request.
+    #[arg(long, env = "ARAS_MAX_TEXTS_PER_REQUEST", default_value_t = 64)]
+    pub max_texts: usize,
+}
+
+impl InferenceConfig {
+    fn threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+
+    /// Checks a request's texts: at least one, at most `max_texts`, each valid.
+    pub fn validate_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<(), InferenceError> {
+        if texts.is_empty() {
+            return Err(InferenceError::InvalidInput(
+                "texts: at least one text is required".into(),
+            ));
+        }
+        if texts.len() > self.max_texts {
+            return Err(InferenceError::InvalidInput(format!(
+                "texts: {} texts, more than the maximum of {}",
+                texts.len(),
+                self.max_texts
+            )));
+        }
+        for (i, text) in texts.iter().enumerate() {
+            validate_text(text.as_ref(), self.max_text_chars)
+                .map_err(|e| InferenceError::InvalidInput(format!("texts[{i}]: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// A text the models accept: not blank, at most `max_chars` characters, no control characters
+/// other than tab and line breaks.
+pub fn validate_text(text: &str, max_chars: usize) -> Result<(), InferenceError> {
+    if text.trim().is_empty() {
+        return Err(InferenceError::InvalidInput("the text is empty".into()));
+    }
+    let chars = text.chars().count();
+    if chars > max_chars {
+        return Err(InferenceError::InvalidInput(format!(
+            "the text has {chars} characters, more than the limit of {max_chars}"
+        )));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(InferenceError::InvalidInput(format!(
+            "the text contains the control character {c:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Where a request's time went. Its texts may have run in several batches: the slowest counts.
+pub fn stage_timings(tokenize: std::time::Duration, rows: &[Row]) -> StageTimings {
+    let slowest_ms = |stage: fn(&Row) -> std::time::Duration| {
+        rows.iter()
+            .map(|r| stage(r).as_secs_f64() * 1e3)
+            .fold(0.0, f64::max)
+    };
+    StageTimings {
+        tokenize_ms: tokenize.as_secs_f64() * 1e3,
+        queue_ms: slowest_ms(|r| r.queue),
+        inference_ms: slowest_ms(|r| r.inference),
+        batch_size: rows
+            .iter()
+            .map(|r| u32::try_from(r.batch_size).unwrap_or(u32::MAX))
+            .max()
+            .unwrap_or(0),
+    }
+}
+
+/// A loaded, warm model and its batcher.
+pub struct Engine {
+    pub model: Arc<Model>,
+    pub batcher: Batcher,
+}
+
+/// Where a service finds its engine once loaded.
+pub type EngineSlot = Arc<OnceLock<Engine>>;
+
+/// The engine, or UNAVAILABLE while the model loads.
+pub fn engine(slot: &EngineSlot) -> Result<&Engine, InferenceError> {
+    slot.get()
+        .ok_or_else(|| InferenceError::Unavailable("the model is still loading".into()))
+}
+
+/// Loads model `id` for `task` as the manifest declares it, off the async runtime.
+pub async fn load_engine(
+    config: &InferenceConfig,
+    id: &str,
+    task: Task,
+    metric_prefix: &'static str,
+) -> Result<Engine, LoadError> {
+    let config = config.clone();
+    let id = id.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let manifest_path = config.models_dir.join("models.toml");
+        let manifest = Manifest::load(&manifest_path)?;
+        let spec = manifest.get(&id, task, &manifest_path)?.clone();
+        let library = config.ort_library.clone().unwrap_or_else(runtime::default_library_path);
+        let environment = runtime::init(&library)?;
+        let started = std::time::Instant::now();
+        let model = Arc::new(Model::load(&config.models_dir.join(&id), spec, &environment, config.threads())?);
+        tracing::info!(model = %id, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "model loaded and warmed up");
+        let batcher = Batcher::start(
+            model.clone(),
+            BatcherConfig {
+                max_batch_tokens: config.max_batch_tokens,
+                max_batch_size: config.max_batch_size,
+                max_concurrent_requests: config.max_concurrent_requests,
+            },
+            metric_prefix,
+        );
+        Ok(Engine { model, batcher })
+    })
+    .await
+    .expect("model loading does not panic")
+}
+
+/// Serves `routes` right away with the health of `grpc_service` NOT_SERVING, loads the engine,
+/// then reports SERVING. A model that fails to load stops the server and is returned as the
+/// error, so the process exits with a message naming the file at fault.
+#[allow(clippy::too_many_arguments)] // the service's parts, each used once
+pub async fn serve_with_model(
+    metric_prefix: &'static str,
+    listener: TcpListener,
+    health: HealthReporter,
+    grpc_service: &'static str,
+    routes: RoutesBuilder,
+    slot: EngineSlot,
+    load: impl Future<Output = Result<Engine, LoadError>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    health
+        .set_service_status(grpc_service, ServingStatus::NotServing)
+        .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = stopped => {}
+        }
+    };
+    let server = tokio::spawn(aras_common::grpc::serve(
+        metric_prefix,
+        listener,
+        routes.routes(),
+        shutdown,
+    ));
+    match load.await {
+        Ok(engine) => {
+            let _ = slot.set(engine);
+            health
+                .set_service_status(grpc_service, ServingStatus::Serving)
+                .await;
+            tracing::info!(service = grpc_service, "serving");
+            server.await??;
+            Ok(())
+        }
+        Err(error) => {
+            let _ = stop.send(());
+            let _ = server.await;
+            Err(anyhow::Error::new(error).context(format!("{grpc_service} cannot start")))
+        }
+    }
+}

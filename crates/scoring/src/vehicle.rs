@@ -1,0 +1,215 @@
+//! The catalog's vehicle and the French description that is embedded for it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A vehicle of the catalog, as the recommender scores and describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vehicle {
+    pub id: i64,
+    pub brand: String,
+    pub model: String,
+    pub year: i16,
+    pub vehicle_type: VehicleType,
+    pub seats: i16,
+    pub gearbox: Gearbox,
+    pub fuel: Fuel,
+    /// Luggage capacity, in suitcases.
+    pub luggage: i16,
+    pub city: String,
+    /// Rental price per day, in euros.
+    pub daily_price: f64,
+    pub available: bool,
+    /// Average customer rating, 0 to 5.
+    pub rating: f32,
+    pub rentals_count: i32,
+}
+
+impl Vehicle {
+    /// "Peugeot 3008": the `nom` of the public API.
+    pub fn name(&self) -> String {
+        format!("{} {}", self.brand, self.model)
+    }
+
+    /// The French text embedded for this vehicle (a `passage:` of the embedding model). Every
+    /// field a customer's review could speak about appears in words, so a review and a vehicle meet
+    /// in the same space.
+    pub fn description_fr(&self) -> String {
+        let availability = if self.available {
+            "disponible immédiatement"
+        } else {
+            "actuellement indisponible"
+        };
+        format!(
+            "{brand} {model} ({year}), {kind}, {seats} places, boîte {gearbox}, {fuel}, \
+             {luggage} bagages. Location à {city}, {price:.0} € par jour, {availability}. \
+             Note moyenne des clients {rating:.1} sur 5 ({quality}).",
+            brand = self.brand,
+            model = self.model,
+            year = self.year,
+            kind = self.vehicle_type.description_fr(),
+            seats = self.seats,
+            gearbox = self.gearbox.as_str(),
+            fuel = self.fuel.as_str(),
+            luggage = self.luggage,
+            city = self.city,
+            price = self.daily_price,
+            rating = self.rating,
+            quality = rating_words(self.rating),
+        )
+    }
+}
+
+fn rating_words(rating: f32) -> &'static str {
+    match rating {
+        r if r >= 4.5 => "excellent, très fiable et confortable",
+        r if r >= 3.8 => "très bien noté",
+        r if r >= 3.0 => "correct",
+        r if r >= 2.0 => "avis mitigés",
+        _ => "mauvais avis, souvent critiqué",
+    }
+}
+
+/// Declares a closed set of catalog words with their stored spelling.
+macro_rules! catalog_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The spelling stored in the catalog and shown in the API.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+
+            fn from_str(text: &str) -> Result<Self, UnknownValue> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(text))
+                    .ok_or_else(|| UnknownValue { kind: stringify!($name), value: text.to_owned() })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+catalog_enum!(
+    /// Body type of a vehicle.
+    VehicleType {
+        Citadine => "Citadine",
+        Berline => "Berline",
+        Suv => "SUV",
+        Break => "Break",
+        Monospace => "Monospace",
+        Utilitaire => "Utilitaire",
+        Cabriolet => "Cabriolet",
+    }
+);
+
+impl VehicleType {
+    fn description_fr(self) -> &'static str {
+        match self {
+            Self::Citadine => "citadine compacte, idéale en ville et facile à garer",
+            Self::Berline => "berline confortable pour les longs trajets",
+            Self::Suv => "SUV spacieux et surélevé, pour la famille et les routes difficiles",
+            Self::Break => "break familial avec un grand coffre",
+            Self::Monospace => "monospace familial pour sept personnes et les vacances",
+            Self::Utilitaire => "utilitaire pour les déménagements et le transport de marchandises",
+            Self::Cabriolet => "cabriolet décapotable, sportif et plaisant l'été",
+        }
+    }
+}
+
+catalog_enum!(
+    /// Transmission.
+    Gearbox {
+        Manual => "manuelle",
+        Automatic => "automatique",
+    }
+);
+
+catalog_enum!(
+    /// Energy.
+    Fuel {
+        Petrol => "essence",
+        Diesel => "diesel",
+        Hybrid => "hybride",
+        Electric => "électrique",
+    }
+);
+
+/// A stored word that is not one of the catalog's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn clio() -> Vehicle {
+        Vehicle {
+            id: 790,
+            brand: "Renault".into(),
+            model: "Clio".into(),
+            year: 2021,
+            vehicle_type: VehicleType::Citadine,
+            seats: 5,
+            gearbox: Gearbox::Manual,
+            fuel: Fuel::Petrol,
+            luggage: 2,
+            city: "Lyon".into(),
+            daily_price: 39.0,
+            available: true,
+            rating: 4.6,
+            rentals_count: 120,
+        }
+    }
+
+    #[test]
+    fn description_names_every_field_in_french() {
+        let text = clio().description_fr();
+        for part in [
+            "Renault Clio (2021)",
+            "citadine",
+            "5 places",
+            "boîte manuelle",
+            "essence",
+            "2 bagages",
+            "Lyon",
+            "39 € par jour",
+            "disponible immédiatement",
+            "4.6 sur 5",
+            "excellent",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from {text:?}");
+        }
+    }
+
+    #[test]
+    fn words_round_trip_and_unknown_ones_are_named() {
+        for kind in VehicleType::ALL {
+            assert_eq!(kind.as_str().parse::<VehicleType>(), Ok(*kind));
+        }
+        assert_eq!("suv".parse::<VehicleType>(), Ok(VehicleType::Suv));
+        assert_eq!("électrique".parse::<Fuel>(), Ok(Fuel::Electric));
+        let error = "tank".parse::<VehicleType>().unwrap_err();
+        assert_eq!(error.to_string(), r#"unknown VehicleType "tank""#);
+    }
+}

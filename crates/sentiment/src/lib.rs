@@ -1,0 +1,59 @@
+//! The sentiment gRPC service (`aras.sentiment.v1.Sentiment`): scores review texts with a
+//! transformer classifier, mapping its class probabilities to a score in [-1, 1] by the labels
+//! its `config.json` declares.
+//!
+//! Layout:
+//! - [`config`]: settings from flags and `ARAS_*` variables.
+//! - `service`: the RPC handlers: validation, tokenisation, batching, scoring.
+//!
+//! Model loading, batching and the error → status mapping are `aras_inference`'s.
+
+pub mod config;
+mod service;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aras_inference::manifest::Task;
+use aras_inference::service::{load_engine, serve_with_model};
+use aras_proto::sentiment::v1::sentiment_server::{SERVICE_NAME, SentimentServer};
+use tokio::net::TcpListener;
+
+pub use config::SentimentConfig;
+
+/// Serves the sentiment service on `listener` until `shutdown` resolves. The port answers at
+/// once; health is NOT_SERVING until the model is loaded and warm.
+pub async fn serve(
+    config: SentimentConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (health, mut routes) = aras_common::grpc::base_routes();
+    let slot = Arc::default();
+    let service = service::SentimentService::new(Arc::clone(&slot), config.inference.clone());
+    routes.add_service(SentimentServer::new(service));
+    tracing::info!(addr = %listener.local_addr()?, model = %config.model, "sentiment service listening");
+    let load = load_engine(
+        &config.inference,
+        &config.model,
+        Task::Sentiment,
+        "sentiment",
+    );
+    serve_with_model(
+        "sentiment",
+        listener,
+        health,
+        SERVICE_NAME,
+        routes,
+        slot,
+        load,
+        shutdown,
+    )
+    .await
+}
+
+/// Binds the configured address and serves until SIGTERM or Ctrl-C.
+pub async fn run(config: SentimentConfig) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    serve(config, listener, aras_common::shutdown::signal()).await
+}
