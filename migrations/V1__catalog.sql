@@ -12,7 +12,7 @@ CREATE TABLE vehicles (
     fuel          TEXT NOT NULL,
     luggage       SMALLINT NOT NULL CHECK (luggage >= 0),
     city          TEXT NOT NULL,
-    daily_price   NUMERIC(10, 2) NOT NULL CHECK (daily_price >= 0),
+    daily_price   DOUBLE PRECISION NOT NULL CHECK (daily_price >= 0),
     available     BOOLEAN NOT NULL,
     rating        REAL NOT NULL CHECK (rating BETWEEN 0 AND 5),
     rentals_count INTEGER NOT NULL DEFAULT 0 CHECK (rentals_count >= 0),

@@ -4,9 +4,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use aras_catalog::DatabaseConfig;
 use aras_embedding::EmbeddingConfig;
 use aras_gateway::GatewayConfig;
+use aras_proto::recommender::v1::IndexCatalogRequest;
+use aras_proto::recommender::v1::recommender_client::RecommenderClient;
 use aras_ranking::RankingConfig;
+use aras_recommender::RecommenderConfig;
 use aras_sentiment::SentimentConfig;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -32,6 +36,105 @@ pub struct Backends {
     pub ranking: SocketAddr,
     pub sentiment: SocketAddr,
     pub embedding: SocketAddr,
+    pub recommender: SocketAddr,
+    /// The test run's own catalog database (a fresh one per run).
+    pub database: DatabaseConfig,
+    /// The test run's own Redis key prefix.
+    pub redis_prefix: String,
+}
+
+/// Vehicles in the test catalog (seeded deterministically, ids 1..=N).
+pub const TEST_CATALOG_SIZE: i64 = 300;
+
+/// A unique name for this test run's database, Redis prefix and directories.
+fn run_id() -> &'static str {
+    static RUN_ID: OnceLock<String> = OnceLock::new();
+    RUN_ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!("test_{}_{}", std::process::id(), nanos % 1_000_000_000)
+    })
+}
+
+/// Connection settings of this run's database on the local Postgres.
+pub fn test_database() -> DatabaseConfig {
+    let mut config = RecommenderConfig::for_tests().database;
+    config.url = format!("postgres://postgres@127.0.0.1:5432/aras_{}", run_id());
+    config
+}
+
+/// A recommender on this run's database, calling the given sentiment and embedding services.
+pub fn recommender_config(
+    sentiment: SocketAddr,
+    embedding: SocketAddr,
+    vector_dir: PathBuf,
+) -> RecommenderConfig {
+    let mut config = RecommenderConfig::for_tests();
+    config.sentiment_url = format!("http://{sentiment}");
+    config.embedding_url = format!("http://{embedding}");
+    config.database = test_database();
+    config.vector_dir = vector_dir;
+    config.redis.prefix = format!("{}:", run_id());
+    config
+}
+
+/// A directory under the system's temporary one, removed by nobody: the services outlive the
+/// tests that would own a `TempDir`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aras-{}-{name}", run_id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+/// Seeds the test catalog and has the recommender index it.
+async fn seed_and_index(recommender: SocketAddr) {
+    let database = test_database();
+    database
+        .create_database_if_missing()
+        .await
+        .expect("the test database");
+    let pool = database.pool().expect("a pool");
+    aras_catalog::db::migrate(&pool).await.expect("migrations");
+    let vehicles: Vec<_> = (1..=TEST_CATALOG_SIZE)
+        .map(|id| aras_scoring::demo::vehicle(42, id))
+        .collect();
+    aras_catalog::vehicles::upsert(&pool, &vehicles)
+        .await
+        .expect("seeding");
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{recommender}"))
+        .unwrap()
+        .connect_lazy();
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for _ in 0..1200 {
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: aras_proto::recommender::v1::recommender_server::SERVICE_NAME.into(),
+        };
+        if health
+            .clone()
+            .check(request)
+            .await
+            .is_ok_and(|r| r.into_inner().status == 1)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut stream = RecommenderClient::new(channel)
+        .index_catalog(IndexCatalogRequest { full: false })
+        .await
+        .expect("indexing starts")
+        .into_inner();
+    let mut last = None;
+    while let Some(step) = stream.message().await.expect("indexing progresses") {
+        last = Some(step);
+    }
+    let last = last.expect("indexing reports progress");
+    assert_eq!(
+        last.stored, TEST_CATALOG_SIZE as u64,
+        "every vehicle indexed"
+    );
 }
 
 /// The repository's `models/` directory (built by `scripts/build-models`).
@@ -50,6 +153,7 @@ pub fn backends() -> &'static Backends {
                 let (ranking, ranking_addr) = ephemeral().await;
                 let (sentiment, sentiment_addr) = ephemeral().await;
                 let (embedding, embedding_addr) = ephemeral().await;
+                let (recommender, recommender_addr) = ephemeral().await;
                 let models = models_dir();
                 tokio::spawn(aras_ranking::serve(RankingConfig::for_tests(), ranking, std::future::pending()));
                 let sentiment_server = tokio::spawn(aras_sentiment::serve(
@@ -62,10 +166,23 @@ pub fn backends() -> &'static Backends {
                     embedding,
                     std::future::pending(),
                 ));
+                let recommender_config =
+                    recommender_config(sentiment_addr, embedding_addr, scratch_dir("vectors"));
+                let redis_prefix = recommender_config.redis.prefix.clone();
+                let recommender_server =
+                    tokio::spawn(aras_recommender::serve(recommender_config, recommender, std::future::pending()));
+                seed_and_index(recommender_addr).await;
                 sender
-                    .send(Backends { ranking: ranking_addr, sentiment: sentiment_addr, embedding: embedding_addr })
+                    .send(Backends {
+                        ranking: ranking_addr,
+                        sentiment: sentiment_addr,
+                        embedding: embedding_addr,
+                        recommender: recommender_addr,
+                        database: test_database(),
+                        redis_prefix,
+                    })
                     .expect("the test thread waits for the addresses");
-                for server in [sentiment_server, embedding_server] {
+                for server in [sentiment_server, embedding_server, recommender_server] {
                     if let Ok(Err(error)) = server.await {
                         eprintln!("a backend failed (build the models with scripts/build-models): {error:#}");
                     }
@@ -77,13 +194,25 @@ pub fn backends() -> &'static Backends {
     })
 }
 
-/// A gateway calling the shared backends, once they all report SERVING.
-pub async fn spawn_app() -> TestApp {
+/// The configuration of a gateway calling the shared backends.
+pub fn gateway_config() -> GatewayConfig {
     let b = backends();
     let mut config = GatewayConfig::for_tests();
     config.ranking_url = format!("http://{}", b.ranking);
     config.sentiment_url = format!("http://{}", b.sentiment);
     config.embedding_url = format!("http://{}", b.embedding);
+    config.recommender_url = format!("http://{}", b.recommender);
+    config.redis.prefix.clone_from(&b.redis_prefix);
+    config
+}
+
+/// A gateway calling the shared backends, once they all report SERVING.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(gateway_config()).await
+}
+
+/// A gateway with `config`, once readiness says 200.
+pub async fn spawn_app_with(config: GatewayConfig) -> TestApp {
     let app = spawn_gateway(config).await;
     // Models load in seconds; readiness turns 200 when they are warm.
     for _ in 0..600 {
@@ -106,13 +235,21 @@ pub async fn spawn_app_without_backends() -> TestApp {
     let mut config = GatewayConfig::for_tests();
     config.ranking_url.clone_from(&dead);
     config.sentiment_url.clone_from(&dead);
+    config.recommender_url.clone_from(&dead);
     config.embedding_url = dead;
     config.grpc_timeout = std::time::Duration::from_millis(500);
     config.health_timeout = std::time::Duration::from_millis(300);
     spawn_gateway(config).await
 }
 
-async fn spawn_gateway(config: GatewayConfig) -> TestApp {
+/// A loopback address where nothing listens.
+pub async fn dead_address() -> SocketAddr {
+    let (listener, addr) = ephemeral().await;
+    drop(listener);
+    addr
+}
+
+pub async fn spawn_gateway(config: GatewayConfig) -> TestApp {
     let (listener, addr) = ephemeral().await;
     tokio::spawn(aras_gateway::serve(
         config,
@@ -166,6 +303,11 @@ impl TestApp {
             response.status()
         );
         response.text().await.expect("a complete body")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> (u16, String, Value) {
+        let request = self.client.patch(self.url(path)).json(body);
+        split(request.send().await.expect("the gateway answers")).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, String, Value) {

@@ -5,5 +5,6 @@ mod embeddings;
 mod helpers;
 mod livreurs;
 mod platform;
+mod recommendations;
 mod sentiment;
 mod startup;

@@ -16,7 +16,10 @@ async fn liveness_and_readiness_when_everything_runs() {
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ranking", "sentiment", "embedding"]);
+    assert_eq!(
+        names,
+        ["ranking", "sentiment", "embedding", "recommender", "redis"]
+    );
     assert!(
         body["dependencies"]
             .as_array()

@@ -7,11 +7,13 @@
 //! - [`correlation`]: the `x-correlation-id` carried from the gateway through every service.
 //! - [`grpc`]: gRPC server bootstrap (health, reflection, `/metrics`, per-call span and metrics)
 //!   and the outgoing-request helper (deadline, correlation id, trace context).
+//! - [`redis`]: the Redis client settings shared by the cache and the catalog-version publisher.
 //! - [`problem`]: RFC 9457 `application/problem+json` responses and the gRPC → HTTP status map.
 
 pub mod correlation;
 pub mod grpc;
 pub mod metrics;
 pub mod problem;
+pub mod redis;
 pub mod shutdown;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use aras_common::redis::RedisConfig;
 use aras_common::telemetry::TelemetryConfig;
 
 /// Settings of the gateway; every field has a flag, an `ARAS_*` variable and a default.
@@ -36,6 +37,26 @@ pub struct GatewayConfig {
         default_value = "http://127.0.0.1:50052"
     )]
     pub embedding_url: String,
+
+    /// URL of the recommender service.
+    #[arg(
+        long,
+        env = "ARAS_RECOMMENDER_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub recommender_url: String,
+
+    /// Longest review accepted by `POST /api/v1/recommendations`, in characters.
+    #[arg(long, env = "ARAS_MAX_REVIEW_CHARS", default_value_t = 5000)]
+    pub max_review_chars: usize,
+
+    /// How long a cached recommendation is served (e.g. 1h, 90s).
+    #[arg(long, env = "ARAS_CACHE_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// The recommendation cache.
+    #[command(flatten)]
+    pub redis: RedisConfig,
 
     /// Most reviews in one `POST /api/v1/sentiment/batch`.
     #[arg(long, env = "ARAS_SENTIMENT_MAX_BATCH", default_value_t = 64)]

@@ -4,13 +4,16 @@
 //!
 //! Layout:
 //! - [`config`]: settings from flags and `ARAS_*` variables.
-//! - `state`: the shared state: gRPC clients and the dependency list for health checks.
+//! - `state`: the shared state: gRPC clients, the cache and the dependency list for health checks.
+//! - `cache`: the Redis recommendation cache, keyed by the catalog version.
 //! - `error`: [`ApiError`], the one mapping of every failure to problem+json.
 //! - `extract`: the JSON body extractor whose rejections are problem+json too.
 //! - `observe`: per-request correlation id, span, access log and metrics.
-//! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`, `health`).
+//! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`,
+//!   `recommendations`, `vehicles`, `health`).
 //! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI.
 
+mod cache;
 pub mod config;
 mod error;
 mod extract;
@@ -55,6 +58,7 @@ pub async fn serve(
         ranking = %config.ranking_url,
         sentiment = %config.sentiment_url,
         embedding = %config.embedding_url,
+        recommender = %config.recommender_url,
         "gateway listening"
     );
     axum::serve(listener, app)

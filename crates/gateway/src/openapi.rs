@@ -16,6 +16,8 @@ use crate::state::AppState;
             correlation id (`X-Correlation-ID`, echoed on every response)."
     ),
     tags(
+        (name = "recommendations", description = "Vehicles to propose after a customer's review"),
+        (name = "vehicles", description = "The vehicle catalog"),
         (name = "livreurs", description = "Courier ranking: ellipse filter, AHP weights, TOPSIS"),
         (name = "sentiment", description = "Review sentiment: a transformer classifier's score in [-1, 1]"),
         (name = "embeddings", description = "Sentence embeddings, OpenAI-compatible"),

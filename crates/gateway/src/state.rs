@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 use aras_proto::embedding::v1::embedding_client::EmbeddingClient;
 use aras_proto::ranking::v1::ranking_client::RankingClient;
+use aras_proto::recommender::v1::recommender_client::RecommenderClient;
 use aras_proto::sentiment::v1::sentiment_client::SentimentClient;
 use tonic::transport::Channel;
 
+use crate::cache::Cache;
 use crate::config::GatewayConfig;
 
 /// A backend service the gateway depends on, checked by the health endpoints.
@@ -23,7 +25,10 @@ pub struct Inner {
     pub ranking: RankingClient<Channel>,
     pub sentiment: SentimentClient<Channel>,
     pub embedding: EmbeddingClient<Channel>,
+    pub recommender: RecommenderClient<Channel>,
+    pub cache: Cache,
     pub sentiment_max_batch: usize,
+    pub max_review_chars: usize,
     pub dependencies: Vec<Dependency>,
     pub grpc_timeout: Duration,
     pub health_timeout: Duration,
@@ -42,18 +47,22 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Builds lazy channels: the gateway starts even while a service is down, and readiness
-    /// says so.
+    /// Builds lazy channels and the Redis client: the gateway starts even while a service or
+    /// Redis is down, and readiness says so. Must run inside a Tokio runtime.
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
         let channel = |url: &str| aras_common::grpc::lazy_channel(url, config.grpc_timeout);
         let ranking = channel(&config.ranking_url)?;
         let sentiment = channel(&config.sentiment_url)?;
         let embedding = channel(&config.embedding_url)?;
+        let recommender = channel(&config.recommender_url)?;
         Ok(Self(Arc::new(Inner {
             ranking: RankingClient::new(ranking.clone()),
             sentiment: SentimentClient::new(sentiment.clone()),
             embedding: EmbeddingClient::new(embedding.clone()),
+            recommender: RecommenderClient::new(recommender.clone()),
+            cache: Cache::connect(&config.redis, config.cache_ttl)?,
             sentiment_max_batch: config.sentiment_max_batch,
+            max_review_chars: config.max_review_chars,
             dependencies: vec![
                 Dependency {
                     name: "ranking",
@@ -69,6 +78,11 @@ impl AppState {
                     name: "embedding",
                     grpc_service: aras_proto::embedding::v1::embedding_server::SERVICE_NAME,
                     channel: embedding,
+                },
+                Dependency {
+                    name: "recommender",
+                    grpc_service: aras_proto::recommender::v1::recommender_server::SERVICE_NAME,
+                    channel: recommender,
                 },
             ],
             grpc_timeout: config.grpc_timeout,

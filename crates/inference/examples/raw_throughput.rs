@@ -1,5 +1,5 @@
 //! Raw ONNX Runtime throughput of a model, the ceiling the services are measured against:
-//! sentences per second at batch 1 and 32, with 1 and 2 intra-op threads, through the same
+//! sentences per second at batch 1, 16 and 32, with 1 and 2 intra-op threads, through the same
 //! `Model::forward` the services use, on pre-tokenised review-like sentences.
 //!
 //!   cargo run --release -p aras-inference --example raw_throughput -- <model id> [seconds per case] [sentence]

@@ -2,6 +2,111 @@
 
 use crate::sentiment::Polarity;
 
+/// The catalogs a recommendation can be asked for. The seed's requests say `"vehicle"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProductType {
+    #[default]
+    Vehicle,
+}
+
+impl ProductType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vehicle => "vehicle",
+        }
+    }
+}
+
+impl std::str::FromStr for ProductType {
+    type Err = RequestError;
+
+    /// Case-insensitive; an empty string means the default, `vehicle`.
+    fn from_str(text: &str) -> Result<Self, RequestError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "vehicle" => Ok(Self::Vehicle),
+            _ => Err(RequestError::ProductType(text.to_owned())),
+        }
+    }
+}
+
+/// How many recommendations to return: 1..=100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TopK(u32);
+
+impl TopK {
+    pub const DEFAULT: Self = Self(10);
+    pub const MAX: u32 = 100;
+
+    pub fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl TryFrom<u32> for TopK {
+    type Error = RequestError;
+
+    fn try_from(value: u32) -> Result<Self, RequestError> {
+        if (1..=Self::MAX).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(RequestError::TopK(value))
+        }
+    }
+}
+
+/// A review that can be analysed: not blank, at most the configured number of characters, no
+/// control characters other than line breaks and tabs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review(String);
+
+impl Review {
+    pub fn parse(text: &str, max_chars: usize) -> Result<Self, RequestError> {
+        if text.trim().is_empty() {
+            return Err(RequestError::EmptyReview);
+        }
+        let chars = text.chars().count();
+        if chars > max_chars {
+            return Err(RequestError::ReviewTooLong { chars, max_chars });
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(RequestError::ControlCharacter);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text as the cache sees it: trimmed, inner whitespace collapsed, lower-cased, so
+    /// "Très bien !" and " très  bien ! " share an answer.
+    pub fn normalized(&self) -> String {
+        self.0
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    }
+}
+
+/// A recommendation request that cannot be served as sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("the review is empty")]
+    EmptyReview,
+    #[error("the review has {chars} characters; the limit is {max_chars}")]
+    ReviewTooLong { chars: usize, max_chars: usize },
+    #[error("the review contains control characters")]
+    ControlCharacter,
+    #[error("top_k must be between 1 and 100, got {0}")]
+    TopK(u32),
+    #[error("unknown product_type {0:?}; expected \"vehicle\"")]
+    ProductType(String),
+}
+
 /// Weights of the final score: similarity, availability, reputation. Each in [0, 1], summing to 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Weights {
@@ -107,13 +212,10 @@ fn final_score(candidate: Candidate, weights: Weights) -> f64 {
         + weights.reputation * reputation
 }
 
-/// The examples of a recommend-style query: the reviewed vehicle is always wanted; the review
-/// itself is wanted when positive and avoided when negative, and left out when neutral.
-pub fn review_examples<'a>(
-    vehicle: &'a [f32],
-    review: &'a [f32],
-    polarity: Polarity,
-) -> (Vec<&'a [f32]>, Vec<&'a [f32]>) {
+/// The examples of a recommend-style query, as (positive, negative): the reviewed vehicle is
+/// always wanted; the review itself is wanted when positive, avoided when negative, and left out
+/// when neutral.
+pub fn review_examples<T>(vehicle: T, review: T, polarity: Polarity) -> (Vec<T>, Vec<T>) {
     match polarity {
         Polarity::Positive => (vec![vehicle, review], vec![]),
         Polarity::Neutral => (vec![vehicle], vec![]),
@@ -225,13 +327,18 @@ mod tests {
 
     #[test]
     fn review_role_follows_its_polarity() {
-        let (vehicle, review) = ([1.0_f32, 0.0], [0.0_f32, 1.0]);
-        let (pos, neg) = review_examples(&vehicle, &review, Polarity::Positive);
-        assert_eq!((pos.len(), neg.len()), (2, 0));
-        let (pos, neg) = review_examples(&vehicle, &review, Polarity::Neutral);
-        assert_eq!((pos, neg.len()), (vec![&vehicle[..]], 0));
-        let (pos, neg) = review_examples(&vehicle, &review, Polarity::Negative);
-        assert_eq!((pos, neg), (vec![&vehicle[..]], vec![&review[..]]));
+        assert_eq!(
+            review_examples("car", "review", Polarity::Positive),
+            (vec!["car", "review"], vec![])
+        );
+        assert_eq!(
+            review_examples("car", "review", Polarity::Neutral),
+            (vec!["car"], vec![])
+        );
+        assert_eq!(
+            review_examples("car", "review", Polarity::Negative),
+            (vec!["car"], vec!["review"])
+        );
     }
 
     #[test]
@@ -244,6 +351,35 @@ mod tests {
         assert_eq!(average_vector(&[&a, &b], &[&n]), Some(vec![4.0, -2.0, 1.0]));
         assert_eq!(average_vector(&[], &[&n]), None);
         assert_eq!(average_vector(&[&a, &[1.0][..]], &[]), None);
+    }
+
+    #[test]
+    fn requests_are_parsed_at_the_boundary() {
+        assert_eq!("".parse::<ProductType>(), Ok(ProductType::Vehicle));
+        assert_eq!("Vehicle".parse::<ProductType>(), Ok(ProductType::Vehicle));
+        assert_eq!(
+            "house".parse::<ProductType>(),
+            Err(RequestError::ProductType("house".into()))
+        );
+        assert_eq!(TopK::try_from(1).map(TopK::get), Ok(1));
+        assert_eq!(TopK::try_from(100).map(TopK::get), Ok(100));
+        assert_eq!(TopK::try_from(0), Err(RequestError::TopK(0)));
+        assert_eq!(TopK::try_from(101), Err(RequestError::TopK(101)));
+        assert_eq!(Review::parse("  \n ", 10), Err(RequestError::EmptyReview));
+        assert_eq!(
+            Review::parse("ééééé", 4),
+            Err(RequestError::ReviewTooLong {
+                chars: 5,
+                max_chars: 4
+            })
+        );
+        assert_eq!(
+            Review::parse("a\u{0}b", 10),
+            Err(RequestError::ControlCharacter)
+        );
+        assert!(Review::parse("Très bien,\nmerci !", 50).is_ok());
+        let review = Review::parse("  Très   BIEN !\n", 50).unwrap();
+        assert_eq!(review.normalized(), "très bien !");
     }
 
     proptest! {

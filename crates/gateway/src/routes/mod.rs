@@ -3,7 +3,9 @@
 mod embeddings;
 mod health;
 mod livreurs;
+mod recommendations;
 mod sentiment;
+mod vehicles;
 
 use axum::http::{Method, Uri};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,6 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sentiment::analyze))
         .routes(routes!(sentiment::batch))
         .routes(routes!(embeddings::create))
+        .routes(routes!(recommendations::recommend))
+        .routes(routes!(vehicles::get, vehicles::update))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::detail))

@@ -1,0 +1,64 @@
+//! Redis as ARAS uses it: an optional accelerator. Commands fail fast (a short timeout) while
+//! the connection is down and the client reconnects in the background, so callers carry on
+//! without Redis instead of waiting for it.
+
+use std::time::Duration;
+
+use fred::prelude::{Builder, Client, ClientLike as _, Config, ReconnectPolicy};
+
+/// Key (after the prefix) holding the catalog version, which cached recommendations are keyed by.
+pub const CATALOG_VERSION_KEY: &str = "catalog_version";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisConfig {
+    /// Redis URL (cache, catalog version).
+    #[arg(
+        id = "redis_url",
+        long = "redis-url",
+        env = "ARAS_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub url: String,
+
+    /// Prefix of every ARAS key, so several deployments (or tests) can share one Redis.
+    #[arg(
+        id = "redis_prefix",
+        long = "redis-prefix",
+        env = "ARAS_REDIS_PREFIX",
+        default_value = "aras:"
+    )]
+    pub prefix: String,
+
+    /// Longest wait for one Redis command before going on without it.
+    #[arg(id = "redis_timeout", long = "redis-timeout", env = "ARAS_REDIS_TIMEOUT", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+impl RedisConfig {
+    /// A connected-in-the-background client. Fails only on a malformed URL.
+    pub fn connect(&self) -> Result<Client, fred::error::Error> {
+        let config = Config {
+            fail_fast: true,
+            ..Config::from_url(&self.url)?
+        };
+        let timeout = self.timeout;
+        let client = Builder::from_config(config)
+            .with_performance_config(|performance| performance.default_command_timeout = timeout)
+            .with_connection_config(|connection| {
+                connection.connection_timeout = Duration::from_secs(1);
+                connection.internal_command_timeout = Duration::from_secs(1);
+                connection.max_command_attempts = 1;
+            })
+            // Retry forever, backing off to 5 s between attempts.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .build()?;
+        // The connection task reconnects on its own; its end is only the client's shutdown.
+        let _connection = client.connect();
+        Ok(client)
+    }
+
+    /// `prefix` + `key`.
+    pub fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}

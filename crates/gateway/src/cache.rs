@@ -1,0 +1,138 @@
+//! The recommendation cache (Redis): answers keyed by everything that shapes them, and by the
+//! catalog version, so a catalog write retires every stale entry without a scan. Redis is an
+//! accelerator only: when it fails, requests are served uncached.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aras_common::redis::{CATALOG_VERSION_KEY, RedisConfig};
+use fred::prelude::{Client, ClientLike as _, Expiration, KeysInterface as _, SetOptions};
+use sha2::{Digest as _, Sha256};
+
+/// What shapes a recommendation, hence its cache key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheKey<'a> {
+    pub tenant: &'a str,
+    pub client_id: i64,
+    pub product_id: i64,
+    pub product_type: &'a str,
+    pub top_k: usize,
+    /// Similarity, availability, reputation.
+    pub weights: [f64; 3],
+    /// The review as normalised for caching (see `Review::normalized`).
+    pub normalized_review: &'a str,
+}
+
+pub struct Cache {
+    client: Client,
+    config: RedisConfig,
+    ttl: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Cache {
+    pub fn connect(config: &RedisConfig, ttl: Duration) -> Result<Self, fred::error::Error> {
+        Ok(Self {
+            client: config.connect()?,
+            config: config.clone(),
+            ttl,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        })
+    }
+
+    /// The catalog version answers are keyed by: `Ok(None)` when Redis has none yet (fresh
+    /// Redis), `Err` when Redis cannot be reached (then nothing is cached).
+    pub async fn catalog_version(&self) -> Result<Option<u64>, fred::error::Error> {
+        self.client
+            .get(self.config.key(CATALOG_VERSION_KEY))
+            .await
+            .inspect_err(|e| failed("version", e))
+    }
+
+    /// Adopts `version` when Redis has none (it restarted empty); a version published meanwhile
+    /// by the recommender wins.
+    pub async fn adopt_catalog_version(&self, version: u64) {
+        let result: Result<Option<String>, _> = self
+            .client
+            .set(
+                self.config.key(CATALOG_VERSION_KEY),
+                version,
+                None,
+                Some(SetOptions::NX),
+                false,
+            )
+            .await;
+        if let Err(error) = result {
+            failed("adopt_version", &error);
+        }
+    }
+
+    pub fn key(&self, key: &CacheKey<'_>, catalog_version: u64) -> String {
+        let review = Sha256::digest(key.normalized_review.as_bytes());
+        let review = review
+            .iter()
+            .fold(String::with_capacity(64), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            });
+        let [s, a, r] = key.weights;
+        self.config.key(&format!(
+            "rec:v{catalog_version}:{tenant}:{client}:{product}:{kind}:{top_k}:{s}/{a}/{r}:{review}",
+            tenant = key.tenant,
+            client = key.client_id,
+            product = key.product_id,
+            kind = key.product_type,
+            top_k = key.top_k,
+        ))
+    }
+
+    /// The cached answer, if any; a Redis failure counts as a miss.
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let value: Option<String> = self
+            .client
+            .get(key)
+            .await
+            .inspect_err(|e| failed("get", e))
+            .ok()
+            .flatten();
+        let counter = if value.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("gateway_cache_lookups_total", "result" => if value.is_some() { "hit" } else { "miss" })
+            .increment(1);
+        let (hits, misses) = (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        );
+        metrics::gauge!("gateway_cache_hit_ratio").set(hits as f64 / (hits + misses).max(1) as f64);
+        value
+    }
+
+    pub async fn put(&self, key: &str, value: String) {
+        let expiration =
+            Expiration::EX(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX).max(1));
+        let result: Result<(), _> = self
+            .client
+            .set(key, value, Some(expiration), None, false)
+            .await;
+        if let Err(error) = result {
+            failed("put", &error);
+        }
+    }
+
+    /// Whether Redis answers a PING, for the health report.
+    pub async fn ping(&self) -> Result<(), fred::error::Error> {
+        self.client.ping::<String>(None).await.map(|_| ())
+    }
+}
+
+fn failed(operation: &'static str, error: &fred::error::Error) {
+    metrics::counter!("gateway_cache_errors_total", "operation" => operation).increment(1);
+    tracing::warn!(%error, operation, "Redis unavailable; serving without the cache");
+}

@@ -1,0 +1,236 @@
+//! `POST /api/v1/recommendations`: the vehicles to propose after a customer's review, served
+//! from the cache when the same client asked the same thing of the same catalog.
+
+use std::time::Instant;
+
+use aras_common::correlation::CorrelationId;
+use aras_common::problem::Problem;
+use aras_proto::recommender::v1 as pb;
+use aras_scoring::recommend::{ProductType, RequestError, Review, TopK, Weights};
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::cache::CacheKey;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// Tenancy arrives with authentication; until then every request is the default tenant's.
+const TENANT: &str = "default";
+
+/// A customer's review of a vehicle (the seed's request).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendationRequest {
+    /// The reviewed vehicle.
+    #[schema(example = 123)]
+    product_id: i64,
+    #[schema(example = 456)]
+    client_id: i64,
+    /// The review (French or English), 1 to `ARAS_MAX_REVIEW_CHARS` characters.
+    #[schema(example = "Excellent véhicule, très confortable et fiable!")]
+    commentaire: String,
+    /// `vehicle` (default).
+    #[schema(example = "vehicle")]
+    product_type: Option<String>,
+    /// 1 to 100, default 10.
+    #[schema(example = 10)]
+    top_k: Option<u32>,
+    /// Weights of the final score; default 0.60 / 0.25 / 0.15.
+    weights: Option<ScoreWeights>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreWeights {
+    similarity: f64,
+    availability: f64,
+    reputation: f64,
+}
+
+/// A recommended vehicle.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecommendedVehicle {
+    #[schema(example = 789)]
+    id: i64,
+    #[schema(example = "Peugeot 3008")]
+    nom: String,
+    /// Final score in [0, 1].
+    #[schema(example = 0.912)]
+    score: f64,
+    /// Daily rental price, euros.
+    #[schema(example = 70.0)]
+    prix: f64,
+    disponible: bool,
+    #[schema(example = "Peugeot")]
+    marque: String,
+    #[serde(rename = "type")]
+    #[schema(example = "SUV")]
+    vehicle_type: String,
+}
+
+/// What is cached: everything but the per-request fields.
+#[derive(Debug, Serialize, Deserialize)]
+struct CachedAnswer {
+    recommendations: Vec<RecommendedVehicle>,
+    sentiment_score: f64,
+    sentiment_label: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecommendationResponse {
+    #[schema(example = "success")]
+    status: &'static str,
+    recommendations: Vec<RecommendedVehicle>,
+    /// Recommendations returned.
+    #[schema(example = 10)]
+    total: usize,
+    /// The review's sentiment in [-1, 1].
+    #[schema(example = 0.92)]
+    sentiment_score: f64,
+    /// positive | neutral | negative
+    sentiment_label: String,
+    correlation_id: String,
+    processing_time_ms: u64,
+    /// Whether the answer came from the cache.
+    cached: bool,
+}
+
+/// Checks the request as the recommender would, so invalid requests never touch the cache.
+fn validate(
+    body: &RecommendationRequest,
+    max_review_chars: usize,
+) -> Result<(Review, TopK, ProductType, Weights), ApiError> {
+    let invalid = |e: RequestError| ApiError::InvalidInput(e.to_string());
+    let review = Review::parse(&body.commentaire, max_review_chars).map_err(invalid)?;
+    let top_k = body
+        .top_k
+        .map_or(Ok(TopK::DEFAULT), TopK::try_from)
+        .map_err(invalid)?;
+    let product_type = body
+        .product_type
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(invalid)?;
+    let weights = match body.weights {
+        Some(w) => Weights::new(w.similarity, w.availability, w.reputation)
+            .map_err(|e| ApiError::InvalidInput(format!("weights: {e}")))?,
+        None => Weights::DEFAULT,
+    };
+    if body.product_id <= 0 {
+        return Err(ApiError::InvalidInput(format!(
+            "product_id must be a positive integer, got {}",
+            body.product_id
+        )));
+    }
+    Ok((review, top_k, product_type, weights))
+}
+
+/// Recommends vehicles from a review: its sentiment and meaning steer a vector search around
+/// the reviewed vehicle, re-scored on similarity, availability and reputation.
+#[utoipa::path(post, path = "/api/v1/recommendations", tag = "recommendations",
+    request_body = RecommendationRequest,
+    responses(
+        (status = 200, description = "The vehicles to propose, best first", body = RecommendationResponse),
+        (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty or over-long review, top_k outside 1..100, unknown product_type, bad weights", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A service behind the recommender is down", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn recommend(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    ApiJson(body): ApiJson<RecommendationRequest>,
+) -> Result<Json<RecommendationResponse>, ApiError> {
+    let started = Instant::now();
+    let (review, top_k, product_type, weights) = validate(&body, state.max_review_chars)?;
+    let normalized_review = review.normalized();
+    let key = CacheKey {
+        tenant: TENANT,
+        client_id: body.client_id,
+        product_id: body.product_id,
+        product_type: product_type.as_str(),
+        top_k: top_k.get(),
+        weights: weights.as_array(),
+        normalized_review: &normalized_review,
+    };
+    let respond = |answer: CachedAnswer, cached: bool| {
+        Json(RecommendationResponse {
+            status: "success",
+            total: answer.recommendations.len(),
+            recommendations: answer.recommendations,
+            sentiment_score: answer.sentiment_score,
+            sentiment_label: answer.sentiment_label,
+            correlation_id: correlation_id.to_string(),
+            processing_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            cached,
+        })
+    };
+
+    // Ok(None): Redis is up but lost the version (restarted); the answer's version is adopted.
+    let version = state.cache.catalog_version().await;
+    if let Ok(Some(version)) = version
+        && let Some(hit) = state.cache.get(&state.cache.key(&key, version)).await
+        && let Ok(answer) = serde_json::from_str::<CachedAnswer>(&hit)
+    {
+        return Ok(respond(answer, true));
+    }
+
+    let message = pb::RecommendRequest {
+        product_id: body.product_id,
+        client_id: body.client_id,
+        review: review.as_str().to_owned(),
+        product_type: product_type.as_str().to_owned(),
+        top_k: u32::try_from(top_k.get()).unwrap_or(TopK::MAX),
+        weights: body.weights.map(|w| pb::ScoreWeights {
+            similarity: w.similarity,
+            availability: w.availability,
+            reputation: w.reputation,
+        }),
+    };
+    let response = state
+        .recommender
+        .clone()
+        .recommend(aras_common::grpc::request(
+            message,
+            &correlation_id,
+            state.grpc_timeout,
+        ))
+        .await
+        .map_err(|status| ApiError::upstream("recommender", status))?
+        .into_inner();
+    let answer = CachedAnswer {
+        recommendations: response
+            .recommendations
+            .into_iter()
+            .map(|r| RecommendedVehicle {
+                id: r.id,
+                nom: r.name,
+                score: (r.score * 1e4).round() / 1e4,
+                prix: r.daily_price,
+                disponible: r.available,
+                marque: r.brand,
+                vehicle_type: r.vehicle_type,
+            })
+            .collect(),
+        sentiment_score: (response.sentiment_score * 1e4).round() / 1e4,
+        sentiment_label: response.sentiment_label,
+    };
+    if let Ok(known) = version {
+        if known.is_none() {
+            state
+                .cache
+                .adopt_catalog_version(response.catalog_version)
+                .await;
+        }
+        // Keyed by the version the answer was computed from, whatever Redis said before.
+        let entry = serde_json::to_string(&answer).expect("the answer serialises");
+        state
+            .cache
+            .put(&state.cache.key(&key, response.catalog_version), entry)
+            .await;
+    }
+    Ok(respond(answer, false))
+}

@@ -1,0 +1,127 @@
+//! `GetVehicle`, `UpdateVehicle` and `IndexCatalog`: the catalog and its vectors kept in step.
+
+use aras_catalog::{VehiclePatch, VehicleRecord, vehicles};
+use aras_common::correlation::CorrelationId;
+use aras_proto::embedding::v1::InputType;
+use aras_proto::recommender::v1::{
+    IndexProgress, UpdateVehicleRequest, UpdateVehicleResponse, Vehicle,
+};
+use aras_scoring::recommend::ProductType;
+use tokio::sync::mpsc;
+
+use crate::convert;
+use crate::deps::Deps;
+use crate::error::RecommenderError;
+
+pub(crate) async fn get_vehicle(deps: &Deps, id: i64) -> Result<Vehicle, RecommenderError> {
+    let (record, _) = vehicles::get(&deps.pool, id).await?;
+    Ok(convert::vehicle_message(&record))
+}
+
+pub(crate) async fn update_vehicle(
+    deps: &Deps,
+    request: UpdateVehicleRequest,
+    correlation_id: &CorrelationId,
+) -> Result<UpdateVehicleResponse, RecommenderError> {
+    let patch = VehiclePatch {
+        available: request.available,
+        daily_price: request.daily_price,
+        rating: request.rating,
+        city: request.city,
+    };
+    let (record, _) = vehicles::update(&deps.pool, request.id, &patch).await?;
+    index_batch(deps, std::slice::from_ref(&record), correlation_id).await?;
+    // Bumped again once the vector is written, so no answer computed from the old vector can
+    // be cached under the new version.
+    let version = vehicles::bump_version(&deps.pool).await?;
+    deps.publish_catalog_version(version).await;
+    Ok(UpdateVehicleResponse {
+        vehicle: Some(convert::vehicle_message(&record)),
+        catalog_version: version,
+    })
+}
+
+/// Embeds and upserts `records`, then records them as indexed.
+async fn index_batch(
+    deps: &Deps,
+    records: &[VehicleRecord],
+    correlation_id: &CorrelationId,
+) -> Result<(), RecommenderError> {
+    let texts = records.iter().map(|r| r.vehicle.description_fr()).collect();
+    let vectors = deps
+        .embed(texts, InputType::Passage, correlation_id)
+        .await?;
+    if vectors.len() != records.len() {
+        return Err(RecommenderError::Internal(format!(
+            "{} vectors for {} texts",
+            vectors.len(),
+            records.len()
+        )));
+    }
+    let product_type = ProductType::Vehicle.as_str();
+    let points = records
+        .iter()
+        .zip(vectors)
+        .map(|(r, v)| convert::point(&r.vehicle, product_type, v))
+        .collect();
+    deps.store()?.upsert(points).await?;
+    vehicles::mark_indexed(&deps.pool, records).await?;
+    Ok(())
+}
+
+/// Indexes every vehicle waiting for it (all with `full`), reporting progress on `progress`
+/// after each batch. Stops early, resumably, when the receiver is gone.
+pub(crate) async fn index_catalog(
+    deps: &Deps,
+    full: bool,
+    progress: &mpsc::Sender<Result<IndexProgress, tonic::Status>>,
+    correlation_id: &CorrelationId,
+) -> Result<(), RecommenderError> {
+    let Ok(_one_run) = deps.indexing.try_lock() else {
+        return Err(RecommenderError::Unavailable(
+            "an indexing run is already in progress".into(),
+        ));
+    };
+    if full {
+        vehicles::mark_all_for_indexing(&deps.pool).await?;
+    }
+    let total = vehicles::count_to_index(&deps.pool).await?;
+    let store = deps.store()?;
+    let batch_size = i64::try_from(deps.config.index_batch_size.max(1)).unwrap_or(64);
+    let (mut indexed, mut after) = (0_u64, 0_i64);
+    tracing::info!(total, full, "indexing the catalog");
+    loop {
+        let batch = vehicles::next_to_index(&deps.pool, after, batch_size).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.vehicle.id;
+        index_batch(deps, &batch, correlation_id).await?;
+        indexed += batch.len() as u64;
+        metrics::counter!("recommender_indexed_vehicles_total").increment(batch.len() as u64);
+        let step = IndexProgress {
+            indexed,
+            total,
+            stored: store.count().await?,
+        };
+        if progress.send(Ok(step)).await.is_err() {
+            tracing::info!(
+                indexed,
+                total,
+                "indexing stopped: the caller left (run it again to resume)"
+            );
+            return Ok(());
+        }
+    }
+    // Bulk writes leave vectors in plain segments; build the search index once at the end.
+    store.optimize().await?;
+    let version = vehicles::bump_version(&deps.pool).await?;
+    deps.publish_catalog_version(version).await;
+    tracing::info!(indexed, version, "catalog indexed");
+    let _ = progress
+        .send(Ok(IndexProgress {
+            indexed,
+            total,
+            stored: store.count().await?,
+        }))
+        .await;
+    Ok(())
+}

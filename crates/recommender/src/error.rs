@@ -1,0 +1,86 @@
+//! Errors of the recommender and their one mapping to gRPC statuses.
+
+use aras_catalog::CatalogError;
+use aras_scoring::recommend::{RequestError, WeightsError};
+use aras_vector_store::StoreError;
+
+/// What went wrong, named for what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum RecommenderError {
+    /// The request breaks a rule; the message names it. Fix the request.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The product (vehicle) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A dependency (sentiment, embedding, Postgres, vector store) is down or still starting.
+    /// Retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a broken invariant; the logs have the cause.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<RequestError> for RecommenderError {
+    fn from(error: RequestError) -> Self {
+        Self::InvalidInput(error.to_string())
+    }
+}
+
+impl From<WeightsError> for RecommenderError {
+    fn from(error: WeightsError) -> Self {
+        Self::InvalidInput(format!("weights: {error}"))
+    }
+}
+
+impl From<CatalogError> for RecommenderError {
+    fn from(error: CatalogError) -> Self {
+        match error {
+            CatalogError::NotFound(id) => Self::NotFound(format!("product {id} not found")),
+            CatalogError::InvalidInput(message) => Self::InvalidInput(message),
+            CatalogError::Unavailable(message) => Self::Unavailable(message),
+            CatalogError::Internal(message) => Self::Internal(message),
+        }
+    }
+}
+
+impl From<StoreError> for RecommenderError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidInput(message) => Self::InvalidInput(message),
+            StoreError::NotIndexed(id) => Self::Internal(format!("vehicle {id} is not indexed")),
+            StoreError::Unavailable(message) => Self::Unavailable(message),
+            StoreError::Internal(message) => Self::Internal(message),
+        }
+    }
+}
+
+impl RecommenderError {
+    /// A failed call to another service: its unavailability or deadline passes on as ours.
+    pub fn from_dependency(service: &str, status: &tonic::Status) -> Self {
+        match status.code() {
+            tonic::Code::InvalidArgument => Self::InvalidInput(status.message().to_owned()),
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::ResourceExhausted => {
+                Self::Unavailable(format!("{service} service: {}", status.message()))
+            }
+            _ => Self::Internal(format!("{service} service: {}", status.message())),
+        }
+    }
+}
+
+impl From<RecommenderError> for tonic::Status {
+    fn from(error: RecommenderError) -> Self {
+        match error {
+            RecommenderError::InvalidInput(message) => Self::invalid_argument(message),
+            RecommenderError::NotFound(message) => Self::not_found(message),
+            RecommenderError::Unavailable(message) => Self::unavailable(message),
+            RecommenderError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                Self::internal("internal error")
+            }
+        }
+    }
+}

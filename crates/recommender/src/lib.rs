@@ -1,0 +1,202 @@
+//! The recommender gRPC service (`aras.recommender.v1.Recommender`): turns a customer's review of
+//! a vehicle into the vehicles to propose next, and owns the catalog's vectors.
+//!
+//! Layout:
+//! - [`config`]: settings from flags and `ARAS_*` variables.
+//! - `deps`: what handlers share (catalog pool, vector store, sentiment/embedding clients, Redis).
+//! - `recommend`: the `Recommend` RPC.
+//! - `catalog`: `GetVehicle`, `UpdateVehicle`, `IndexCatalog`.
+//! - `convert`: catalog types to protobuf.
+//! - `error`: the error enum and its one mapping to gRPC statuses.
+//!
+//! Start-up: migrations run, the port answers at once with health NOT_SERVING, and the service
+//! turns SERVING once the embedding service has told the vector dimension and the vector store
+//! is open.
+
+mod catalog;
+pub mod config;
+mod convert;
+mod deps;
+mod error;
+mod recommend;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aras_common::correlation::{self, CorrelationId};
+use aras_proto::recommender::v1::recommender_server::{
+    Recommender, RecommenderServer, SERVICE_NAME,
+};
+use aras_proto::recommender::v1::{
+    GetVehicleRequest, IndexCatalogRequest, IndexProgress, RecommendRequest, RecommendResponse,
+    UpdateVehicleRequest, UpdateVehicleResponse, Vehicle,
+};
+use aras_vector_store::{EdgeStore, ServerStore, VectorStore};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+
+pub use config::RecommenderConfig;
+use deps::Deps;
+
+/// Serves the recommender on `listener` until `shutdown` resolves.
+pub async fn serve(
+    config: RecommenderConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.database.create_database_if_missing().await?;
+    let pool = config.database.pool()?;
+    let applied = aras_catalog::db::migrate(&pool).await?;
+    tracing::info!(applied, "database migrated");
+    let deps = Arc::new(Deps::new(config.clone(), pool)?);
+
+    let (health, mut routes) = aras_common::grpc::base_routes();
+    health
+        .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
+        .await;
+    routes.add_service(RecommenderServer::new(RecommenderService {
+        deps: Arc::clone(&deps),
+    }));
+    tracing::info!(addr = %listener.local_addr()?, "recommender service listening");
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = stopped => {}
+        }
+    };
+    let mut server = tokio::spawn(aras_common::grpc::serve(
+        "recommender",
+        listener,
+        routes.routes(),
+        shutdown,
+    ));
+    let ready = async {
+        let dimension = deps.embedding_dimension().await;
+        let store = open_store(&config, dimension).await?;
+        // A store emptied or replaced behind the catalog's back (a deleted directory, a new
+        // Qdrant) must not pass for indexed: the next indexing run then re-embeds everything.
+        let (stored, indexed) = (
+            store.count().await?,
+            aras_catalog::vehicles::count_indexed(&deps.pool).await?,
+        );
+        if stored < indexed {
+            tracing::warn!(
+                stored,
+                indexed,
+                "the vector store lacks indexed vehicles; marking the catalog for re-indexing"
+            );
+            aras_catalog::vehicles::mark_all_for_indexing(&deps.pool).await?;
+        }
+        deps.set_store(store);
+        deps.publish_catalog_version(aras_catalog::vehicles::version(&deps.pool).await?)
+            .await;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        result = &mut server => return Ok(result??),
+        result = ready => if let Err(error) = result {
+            let _ = stop.send(());
+            let _ = server.await;
+            return Err(error.context("recommender cannot start"));
+        },
+    }
+    health
+        .set_service_status(SERVICE_NAME, ServingStatus::Serving)
+        .await;
+    tracing::info!("serving");
+    server.await??;
+    Ok(())
+}
+
+async fn open_store(
+    config: &RecommenderConfig,
+    dimension: usize,
+) -> anyhow::Result<Arc<dyn VectorStore>> {
+    if let Some(url) = &config.qdrant_url {
+        let store = ServerStore::connect(url, aras_vector_store::COLLECTION)?;
+        store.ensure_collection(dimension).await?;
+        tracing::info!(%url, dimension, "vector store: Qdrant server");
+        Ok(Arc::new(store))
+    } else {
+        let store = EdgeStore::open(&config.vector_dir, dimension).await?;
+        tracing::info!(dir = %config.vector_dir.display(), dimension, "vector store: embedded");
+        Ok(Arc::new(store))
+    }
+}
+
+/// Binds the configured address and serves until SIGTERM or Ctrl-C.
+pub async fn run(config: RecommenderConfig) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    serve(config, listener, aras_common::shutdown::signal()).await
+}
+
+struct RecommenderService {
+    deps: Arc<Deps>,
+}
+
+fn correlation_id<T>(request: &Request<T>) -> CorrelationId {
+    CorrelationId::from_header(
+        request
+            .metadata()
+            .get(correlation::HEADER)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+#[tonic::async_trait]
+impl Recommender for RecommenderService {
+    async fn recommend(
+        &self,
+        request: Request<RecommendRequest>,
+    ) -> Result<Response<RecommendResponse>, Status> {
+        let correlation_id = correlation_id(&request);
+        let response =
+            recommend::recommend(&self.deps, request.into_inner(), &correlation_id).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_vehicle(
+        &self,
+        request: Request<GetVehicleRequest>,
+    ) -> Result<Response<Vehicle>, Status> {
+        Ok(Response::new(
+            catalog::get_vehicle(&self.deps, request.into_inner().id).await?,
+        ))
+    }
+
+    async fn update_vehicle(
+        &self,
+        request: Request<UpdateVehicleRequest>,
+    ) -> Result<Response<UpdateVehicleResponse>, Status> {
+        let correlation_id = correlation_id(&request);
+        let response =
+            catalog::update_vehicle(&self.deps, request.into_inner(), &correlation_id).await?;
+        Ok(Response::new(response))
+    }
+
+    type IndexCatalogStream = Pin<Box<ReceiverStream<Result<IndexProgress, Status>>>>;
+
+    async fn index_catalog(
+        &self,
+        request: Request<IndexCatalogRequest>,
+    ) -> Result<Response<Self::IndexCatalogStream>, Status> {
+        let correlation_id = correlation_id(&request);
+        let full = request.into_inner().full;
+        let (progress, receiver) = tokio::sync::mpsc::channel(4);
+        let deps = Arc::clone(&self.deps);
+        tokio::spawn(async move {
+            if let Err(error) =
+                catalog::index_catalog(&deps, full, &progress, &correlation_id).await
+            {
+                tracing::warn!(%error, "indexing failed");
+                let _ = progress.send(Err(error.into())).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}

@@ -1,0 +1,225 @@
+//! `Recommend`: sentiment and embedding of the review, recommend-style vector search, re-scoring,
+//! and the review stored with its sentiment.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use aras_catalog::reviews::NewReview;
+use aras_catalog::{reviews, vehicles};
+use aras_common::correlation::CorrelationId;
+use aras_proto::embedding::v1::InputType;
+use aras_proto::recommender::v1::{
+    RecommendRequest, RecommendResponse, RecommendTimings, Recommendation,
+};
+use aras_scoring::recommend::{self, Candidate, ProductType, Review, TopK, Weights};
+use aras_scoring::sentiment::Polarity;
+use aras_vector_store::{Example, Hit, RecommendQuery};
+
+use crate::deps::Deps;
+use crate::error::RecommenderError;
+
+/// Records how long a stage took, in the response and in `recommender_stage_duration_seconds`.
+struct Stopwatch(Instant);
+
+impl Stopwatch {
+    fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    fn lap(&mut self, stage: &'static str) -> f64 {
+        let elapsed = self.0.elapsed();
+        self.0 = Instant::now();
+        metrics::histogram!("recommender_stage_duration_seconds", "stage" => stage)
+            .record(elapsed.as_secs_f64());
+        elapsed.as_secs_f64() * 1e3
+    }
+}
+
+/// A request checked at the boundary.
+struct Parsed {
+    review: Review,
+    top_k: TopK,
+    product_type: ProductType,
+    weights: Weights,
+}
+
+fn parse(request: &RecommendRequest, max_review_chars: usize) -> Result<Parsed, RecommenderError> {
+    let review = Review::parse(&request.review, max_review_chars)?;
+    let top_k = if request.top_k == 0 {
+        TopK::DEFAULT
+    } else {
+        TopK::try_from(request.top_k)?
+    };
+    let product_type: ProductType = request.product_type.parse()?;
+    let weights = match request.weights {
+        Some(w) => Weights::new(w.similarity, w.availability, w.reputation)?,
+        None => Weights::DEFAULT,
+    };
+    if request.product_id <= 0 {
+        return Err(RecommenderError::InvalidInput(format!(
+            "product_id must be positive, got {}",
+            request.product_id
+        )));
+    }
+    Ok(Parsed {
+        review,
+        top_k,
+        product_type,
+        weights,
+    })
+}
+
+pub(crate) async fn recommend(
+    deps: &Deps,
+    request: RecommendRequest,
+    correlation_id: &CorrelationId,
+) -> Result<RecommendResponse, RecommenderError> {
+    let Parsed {
+        review,
+        top_k,
+        product_type,
+        weights,
+    } = parse(&request, deps.config.max_review_chars)?;
+    let store = deps.store()?;
+    let mut timings = RecommendTimings::default();
+
+    // The three independent reads run together; the slowest sets the pace.
+    let mut clock = Stopwatch::start();
+    let started = Instant::now();
+    let sentiment = async {
+        (
+            deps.analyze(review.as_str(), correlation_id).await,
+            started.elapsed(),
+        )
+    };
+    let embedding = async {
+        let texts = vec![review.as_str().to_owned()];
+        (
+            deps.embed(texts, InputType::Query, correlation_id).await,
+            started.elapsed(),
+        )
+    };
+    let reviewed = async {
+        (
+            vehicles::get(&deps.pool, request.product_id).await,
+            store.vector(request.product_id).await,
+        )
+    };
+    let (
+        (sentiment, sentiment_elapsed),
+        (embedding, embedding_elapsed),
+        (reviewed, reviewed_vector),
+    ) = tokio::join!(sentiment, embedding, reviewed);
+    let (reviewed, catalog_version) = reviewed?;
+    let sentiment = sentiment?;
+    let review_vector = embedding?
+        .pop()
+        .ok_or_else(|| RecommenderError::Internal("no embedding returned".into()))?;
+    timings.sentiment_ms = sentiment_elapsed.as_secs_f64() * 1e3;
+    timings.embedding_ms = embedding_elapsed.as_secs_f64() * 1e3;
+    clock.lap("analyze");
+    let result = sentiment
+        .result
+        .ok_or_else(|| RecommenderError::Internal("no sentiment result".into()))?;
+
+    // The reviewed vehicle is the first positive example; one changed since the last indexing
+    // run may have no vector yet, so its description stands in for it.
+    let vehicle_example = if reviewed_vector?.is_some() {
+        Example::Vehicle(request.product_id)
+    } else {
+        let description = reviewed.vehicle.description_fr();
+        let vector = deps
+            .embed(vec![description], InputType::Passage, correlation_id)
+            .await?
+            .pop();
+        Example::Vector(
+            vector.ok_or_else(|| RecommenderError::Internal("no embedding returned".into()))?,
+        )
+    };
+    let (positive, negative) = recommend::review_examples(
+        vehicle_example,
+        Example::Vector(review_vector),
+        Polarity::of(result.score),
+    );
+    let query = RecommendQuery {
+        positive,
+        negative,
+        product_type: product_type.as_str().to_owned(),
+        exclude: vec![request.product_id],
+        limit: deps.config.candidates,
+    };
+    let hits = store.recommend(query).await?;
+    timings.search_ms = clock.lap("search");
+
+    let recommendations = rescore(deps, &hits, weights, top_k).await?;
+    timings.score_ms = clock.lap("score");
+
+    let stored = NewReview {
+        client_id: request.client_id,
+        product_id: request.product_id,
+        product_type: product_type.as_str(),
+        text: review.as_str(),
+        sentiment_score: result.score as f32,
+        sentiment_label: &result.label,
+        model_id: &sentiment.model,
+        correlation_id: correlation_id.as_str(),
+    };
+    reviews::insert(&deps.pool, &stored).await?;
+    timings.store_ms = clock.lap("store");
+
+    Ok(RecommendResponse {
+        recommendations,
+        sentiment_score: result.score,
+        sentiment_label: result.label,
+        sentiment_model: sentiment.model,
+        catalog_version,
+        candidates: u32::try_from(hits.len()).unwrap_or(u32::MAX),
+        timings: Some(timings),
+    })
+}
+
+/// Re-scores the search hits on similarity, availability and reputation; availability and
+/// rating come from the catalog, not the vector payload, so a write that is not re-indexed yet
+/// still counts.
+async fn rescore(
+    deps: &Deps,
+    hits: &[Hit],
+    weights: Weights,
+    top_k: TopK,
+) -> Result<Vec<Recommendation>, RecommenderError> {
+    let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
+    let records: HashMap<i64, _> = vehicles::get_many(&deps.pool, &ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.vehicle.id, r.vehicle))
+        .collect();
+    let candidates: Vec<Candidate> = hits
+        .iter()
+        .filter_map(|hit| {
+            let vehicle = records.get(&hit.id)?;
+            Some(Candidate {
+                id: hit.id,
+                similarity: hit.score,
+                available: vehicle.available,
+                rating: vehicle.rating,
+            })
+        })
+        .collect();
+    let scored = recommend::rescore(&candidates, weights, top_k.get());
+    Ok(scored
+        .iter()
+        .map(|s| {
+            let vehicle = &records[&s.candidate.id];
+            Recommendation {
+                id: vehicle.id,
+                name: vehicle.name(),
+                brand: vehicle.brand.clone(),
+                vehicle_type: vehicle.vehicle_type.as_str().to_owned(),
+                daily_price: vehicle.daily_price,
+                available: vehicle.available,
+                score: s.score,
+                similarity: f64::from(s.candidate.similarity),
+            }
+        })
+        .collect())
+}

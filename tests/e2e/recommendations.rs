@@ -1,0 +1,399 @@
+//! `/api/v1/recommendations` and `/api/v1/vehicles` end to end: real models, the recommender on
+//! a seeded catalog in its own Postgres database, the embedded vector store, and Redis.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TEST_CATALOG_SIZE, assert_problem, backends, dead_address, gateway_config, recommender_config,
+    scratch_dir, spawn_app, spawn_app_with, spawn_gateway,
+};
+
+const POSITIVE: &str = "Excellent véhicule, très confortable et fiable!";
+const NEGATIVE: &str =
+    "Voiture horrible : sale, bruyante, en panne au bout d'une heure. Très déçu.";
+
+fn request(product_id: i64, client_id: i64, review: &str) -> Value {
+    json!({
+        "product_id": product_id,
+        "client_id": client_id,
+        "commentaire": review,
+        "product_type": "vehicle",
+        "top_k": 10
+    })
+}
+
+/// Catalog writes bump the catalog version, which retires every cached answer: tests that
+/// expect a cache hit hold this for reading, the test that writes holds it for writing.
+static CATALOG: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+fn ids(body: &Value) -> Vec<i64> {
+    body["recommendations"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// A client id no other test uses, so cache state never leaks between tests.
+fn fresh_client() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: AtomicI64 = AtomicI64::new(10_000);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn the_seed_example_returns_top_k_vehicles_with_every_field() {
+    let app = spawn_app().await;
+    let client = fresh_client();
+    let response = app
+        .client
+        .post(app.url("/api/v1/recommendations"))
+        .header("x-correlation-id", "abc-123-def")
+        .json(&request(123, client, POSITIVE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["total"], 10);
+    assert_eq!(body["correlation_id"], "abc-123-def");
+    assert_eq!(body["cached"], false);
+    assert!(body["processing_time_ms"].is_u64(), "{body}");
+    assert!(
+        body["sentiment_score"].as_f64().unwrap() > 0.2,
+        "a clearly positive review: {body}"
+    );
+    assert_eq!(body["sentiment_label"], "positive");
+    let recommendations = body["recommendations"].as_array().unwrap();
+    assert_eq!(recommendations.len(), 10);
+    let mut previous = f64::INFINITY;
+    for r in recommendations {
+        for field in ["id", "nom", "score", "prix", "disponible", "marque", "type"] {
+            assert!(!r[field].is_null(), "{field} missing in {r}");
+        }
+        assert!(
+            r["nom"]
+                .as_str()
+                .unwrap()
+                .starts_with(r["marque"].as_str().unwrap()),
+            "{r}"
+        );
+        let score = r["score"].as_f64().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&score) && score <= previous,
+            "scores in [0, 1], best first: {body}"
+        );
+        previous = score;
+        let id = r["id"].as_i64().unwrap();
+        assert!(
+            (1..=TEST_CATALOG_SIZE).contains(&id) && id != 123,
+            "never the reviewed vehicle: {body}"
+        );
+    }
+
+    // The review was stored with its sentiment.
+    let pool = backends().database.pool().unwrap();
+    let db = pool.get().await.unwrap();
+    let row = db
+        .query_one(
+            "SELECT client_id, product_id, text, sentiment_label, model_id FROM reviews WHERE correlation_id = $1",
+            &[&"abc-123-def"],
+        )
+        .await
+        .expect("the review is stored");
+    assert_eq!(row.get::<_, i64>(0), client);
+    assert_eq!(row.get::<_, i64>(1), 123);
+    assert_eq!(row.get::<_, String>(2), POSITIVE);
+    assert_eq!(row.get::<_, String>(3), "positive");
+    assert_eq!(row.get::<_, String>(4), "e5-small-sentiment-fr-en");
+}
+
+#[tokio::test]
+async fn the_review_changes_the_answer() {
+    let app = spawn_app().await;
+    let client = fresh_client();
+    let (status, _, positive) = app
+        .post_json("/api/v1/recommendations", &request(42, client, POSITIVE))
+        .await;
+    assert_eq!(status, 200, "{positive}");
+    let (status, _, negative) = app
+        .post_json("/api/v1/recommendations", &request(42, client, NEGATIVE))
+        .await;
+    assert_eq!(status, 200, "{negative}");
+    assert_eq!(negative["sentiment_label"], "negative", "{negative}");
+    assert_ne!(
+        ids(&positive),
+        ids(&negative),
+        "a positive and a negative review of vehicle 42 must not give the same list"
+    );
+    assert!(!ids(&negative).contains(&42));
+}
+
+#[tokio::test]
+async fn identical_requests_hit_the_cache_but_never_across_clients() {
+    let app = spawn_app().await;
+    let _catalog_unchanged = CATALOG.read().await;
+    let client = fresh_client();
+    let body = request(7, client, POSITIVE);
+    let (_, _, first) = app.post_json("/api/v1/recommendations", &body).await;
+    assert_eq!(first["cached"], false, "{first}");
+    // Same review up to case and spacing: the same question.
+    let mut respaced = body.clone();
+    respaced["commentaire"] = json!("  excellent véhicule,   très confortable et fiable!  ");
+    let started = Instant::now();
+    let (status, _, second) = app.post_json("/api/v1/recommendations", &respaced).await;
+    let hit_time = started.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(second["cached"], true, "{second}");
+    assert_eq!(second["recommendations"], first["recommendations"]);
+    assert_eq!(second["sentiment_score"], first["sentiment_score"]);
+    assert!(
+        hit_time < Duration::from_secs(1),
+        "a hit does not run the models"
+    );
+
+    let mut other_client = body.clone();
+    other_client["client_id"] = json!(fresh_client());
+    let (_, _, third) = app
+        .post_json("/api/v1/recommendations", &other_client)
+        .await;
+    assert_eq!(
+        third["cached"], false,
+        "two clients never share an entry: {third}"
+    );
+
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("gateway_cache_hit_ratio"),
+        "the hit ratio is exported"
+    );
+}
+
+#[tokio::test]
+async fn a_catalog_write_invalidates_cached_answers() {
+    let app = spawn_app().await;
+    let _catalog_mine = CATALOG.write().await;
+    let client = fresh_client();
+    let body = request(11, client, POSITIVE);
+    let (_, _, before) = app.post_json("/api/v1/recommendations", &body).await;
+    let (_, _, cached) = app.post_json("/api/v1/recommendations", &body).await;
+    assert_eq!(cached["cached"], true);
+
+    // The best recommendation becomes unavailable: it must lose its availability points.
+    let best = ids(&before)[0];
+    let (status, _, updated) = app
+        .patch_json(
+            &format!("/api/v1/vehicles/{best}"),
+            &json!({ "disponible": false }),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["vehicle"]["disponible"], false);
+    assert!(updated["catalog_version"].as_u64().unwrap() > 1);
+
+    let (_, _, after) = app.post_json("/api/v1/recommendations", &body).await;
+    assert_eq!(
+        after["cached"], false,
+        "the write retired the cached answer: {after}"
+    );
+    let entry = after["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == best);
+    if let Some(entry) = entry {
+        assert_eq!(entry["disponible"], false, "{after}");
+    }
+    assert_ne!(after["recommendations"], before["recommendations"]);
+
+    let (_, _, vehicle) = app.get(&format!("/api/v1/vehicles/{best}")).await;
+    assert_eq!(vehicle["disponible"], false);
+    // Restore, for the other tests sharing the catalog.
+    let (status, ..) = app
+        .patch_json(
+            &format!("/api/v1/vehicles/{best}"),
+            &json!({ "disponible": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_vehicle_can_be_read_by_id() {
+    let app = spawn_app().await;
+    let (status, _, vehicle) = app.get("/api/v1/vehicles/123").await;
+    assert_eq!(status, 200, "{vehicle}");
+    assert_eq!(vehicle["id"], 123);
+    for field in [
+        "nom",
+        "marque",
+        "modele",
+        "annee",
+        "type",
+        "places",
+        "boite",
+        "carburant",
+        "ville",
+        "prix",
+        "disponible",
+        "note",
+        "description",
+    ] {
+        assert!(!vehicle[field].is_null(), "{field} missing in {vehicle}");
+    }
+    assert!(
+        vehicle["description"]
+            .as_str()
+            .unwrap()
+            .contains(vehicle["marque"].as_str().unwrap())
+    );
+    assert_problem(
+        &app.get("/api/v1/vehicles/abc").await,
+        422,
+        "positive integer",
+    );
+    assert_problem(&app.get("/api/v1/vehicles/99999999").await, 404, "99999999");
+    assert_problem(
+        &app.patch_json("/api/v1/vehicles/5", &json!({ "note": 7.5 }))
+            .await,
+        422,
+        "rating",
+    );
+    assert_problem(
+        &app.patch_json("/api/v1/vehicles/5", &json!({ "prix": -3 }))
+            .await,
+        422,
+        "daily_price",
+    );
+    assert_problem(
+        &app.patch_json("/api/v1/vehicles/99999999", &json!({ "disponible": true }))
+            .await,
+        404,
+        "99999999",
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_problems() {
+    let app = spawn_app().await;
+    let with = |field: &str, value: Value| {
+        let mut body = request(123, 456, POSITIVE);
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("commentaire", json!("")), 422, "empty"),
+        (with("commentaire", json!("   \n\t ")), 422, "empty"),
+        (with("commentaire", json!("é".repeat(5001))), 422, "5000"),
+        (with("commentaire", json!("bien\u{0007}")), 422, "control"),
+        (with("top_k", json!(0)), 422, "top_k"),
+        (with("top_k", json!(101)), 422, "top_k"),
+        (with("product_type", json!("house")), 422, "product_type"),
+        (with("product_id", json!("abc")), 422, "product_id"),
+        (with("client_id", json!("456")), 422, "client_id"),
+        (
+            with(
+                "weights",
+                json!({ "similarity": 0.9, "availability": 0.9, "reputation": 0.1 }),
+            ),
+            422,
+            "sum",
+        ),
+        (with("product_id", json!(99_999_999)), 404, "99999999"),
+    ];
+    for (body, status, needle) in cases {
+        let got = app.post_json("/api/v1/recommendations", &body).await;
+        assert_problem(&got, status, needle);
+    }
+    let mut missing = request(123, 456, POSITIVE);
+    missing.as_object_mut().unwrap().remove("commentaire");
+    assert_problem(
+        &app.post_json("/api/v1/recommendations", &missing).await,
+        422,
+        "commentaire",
+    );
+    let malformed = app
+        .post_raw(
+            "/api/v1/recommendations",
+            "application/json",
+            b"{\"product_id\": 1,".to_vec(),
+        )
+        .await;
+    assert_eq!(malformed.0, 400, "{:?}", malformed.2);
+}
+
+#[tokio::test]
+async fn without_redis_answers_are_served_uncached_and_readiness_says_degraded() {
+    let mut config = gateway_config();
+    config.redis.url = format!("redis://{}", dead_address().await);
+    let app = spawn_app_with(config).await;
+    let body = request(9, fresh_client(), POSITIVE);
+    for _ in 0..2 {
+        let (status, _, answer) = app.post_json("/api/v1/recommendations", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["cached"], false);
+        assert_eq!(answer["total"], 10);
+    }
+    let (status, _, report) = app.get("/api/v1/health/ready").await;
+    assert_eq!(status, 200, "still ready: {report}");
+    assert_eq!(report["status"], "degraded", "{report}");
+    let redis = report["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "redis")
+        .unwrap();
+    assert_eq!(redis["status"], "unreachable");
+}
+
+#[tokio::test]
+async fn a_dead_sentiment_service_is_a_503_within_the_deadline() {
+    let b = backends();
+    // A second recommender whose sentiment service does not exist.
+    let mut config = recommender_config(
+        dead_address().await,
+        b.embedding,
+        scratch_dir("vectors-no-sentiment"),
+    );
+    config.rpc_timeout = Duration::from_secs(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(aras_recommender::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    let mut gateway = gateway_config();
+    gateway.recommender_url = format!("http://{addr}");
+    let app = spawn_gateway(gateway).await;
+    // Wait until that recommender has opened its store (it needs the embedding service only).
+    for _ in 0..300 {
+        if app.get("/api/v1/health").await.2["dependencies"]
+            .as_array()
+            .is_some_and(|d| {
+                d.iter()
+                    .any(|d| d["name"] == "recommender" && d["status"] == "serving")
+            })
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let got = app
+        .post_json(
+            "/api/v1/recommendations",
+            &request(5, fresh_client(), POSITIVE),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "no hang: {:?}",
+        started.elapsed()
+    );
+    assert_problem(&got, 503, "recommender");
+}
