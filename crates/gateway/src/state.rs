@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aras_common::correlation::CorrelationId;
 use aras_proto::embedding::v1::embedding_client::EmbeddingClient;
 use aras_proto::ranking::v1::ranking_client::RankingClient;
 use aras_proto::recommender::v1::recommender_client::RecommenderClient;
@@ -47,6 +48,11 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// An outgoing gRPC request with the gateway's deadline and the caller's correlation id.
+    pub fn request<T>(&self, message: T, correlation_id: &CorrelationId) -> tonic::Request<T> {
+        aras_common::grpc::request(message, correlation_id, self.grpc_timeout)
+    }
+
     /// Builds lazy channels and the Redis client: the gateway starts even while a service or
     /// Redis is down, and readiness says so. Must run inside a Tokio runtime.
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {

@@ -110,11 +110,7 @@ pub async fn create(
     let response = state
         .embedding
         .clone()
-        .embed(aras_common::grpc::request(
-            message,
-            &correlation_id,
-            state.grpc_timeout,
-        ))
+        .embed(state.request(message, &correlation_id))
         .await
         .map_err(|status| ApiError::upstream("embedding", status))?
         .into_inner();

@@ -432,7 +432,7 @@ pub async fn rank(
 ) -> Result<Json<RankResponse>, ApiError> {
     let started = Instant::now();
     let include_details = body.options.include_details;
-    let request = aras_common::grpc::request(body.into_pb()?, &correlation_id, state.grpc_timeout);
+    let request = state.request(body.into_pb()?, &correlation_id);
     let response = state
         .ranking
         .clone()

@@ -193,11 +193,7 @@ pub async fn recommend(
     let response = state
         .recommender
         .clone()
-        .recommend(aras_common::grpc::request(
-            message,
-            &correlation_id,
-            state.grpc_timeout,
-        ))
+        .recommend(state.request(message, &correlation_id))
         .await
         .map_err(|status| ApiError::upstream("recommender", status))?
         .into_inner();

@@ -93,11 +93,7 @@ pub async fn analyze(
     let response = state
         .sentiment
         .clone()
-        .analyze(aras_common::grpc::request(
-            message,
-            &correlation_id,
-            state.grpc_timeout,
-        ))
+        .analyze(state.request(message, &correlation_id))
         .await
         .map_err(upstream)?
         .into_inner();
@@ -140,11 +136,7 @@ pub async fn batch(
     let response = state
         .sentiment
         .clone()
-        .analyze_batch(aras_common::grpc::request(
-            message,
-            &correlation_id,
-            state.grpc_timeout,
-        ))
+        .analyze_batch(state.request(message, &correlation_id))
         .await
         .map_err(upstream)?
         .into_inner();

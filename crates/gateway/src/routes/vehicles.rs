@@ -127,11 +127,7 @@ pub async fn get(
     let vehicle = state
         .recommender
         .clone()
-        .get_vehicle(aras_common::grpc::request(
-            message,
-            &correlation_id,
-            state.grpc_timeout,
-        ))
+        .get_vehicle(state.request(message, &correlation_id))
         .await
         .map_err(upstream)?
         .into_inner();
@@ -164,11 +160,7 @@ pub async fn update(
     let response = state
         .recommender
         .clone()
-        .update_vehicle(aras_common::grpc::request(
-            message,
-            &correlation_id,
-            state.grpc_timeout,
-        ))
+        .update_vehicle(state.request(message, &correlation_id))
         .await
         .map_err(upstream)?
         .into_inner();
