@@ -29,6 +29,7 @@ pub struct EdgeStore {
     shard: Arc<EdgeShard>,
     dimension: usize,
     dir: PathBuf,
+    hnsw_ef: usize,
 }
 
 impl EdgeStore {
@@ -89,9 +90,17 @@ impl EdgeStore {
                 shard: Arc::new(shard),
                 dimension,
                 dir,
+                hnsw_ef: HNSW_EF,
             })
         })
         .await
+    }
+
+    /// Sets the beam width of HNSW searches (default [`HNSW_EF`]): recall against latency.
+    #[must_use]
+    pub fn with_hnsw_ef(mut self, hnsw_ef: usize) -> Self {
+        self.hnsw_ef = hnsw_ef;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -197,7 +206,7 @@ impl VectorStore for EdgeStore {
         async move {
             check_query(&query)?;
             let shard = Arc::clone(&self.shard);
-            let dimension = self.dimension;
+            let (dimension, hnsw_ef) = (self.dimension, self.hnsw_ef);
             blocking(move || {
                 let resolve = |examples: &[Example]| -> StoreResult<Vec<Vec<f32>>> {
                     examples
@@ -243,7 +252,7 @@ impl VectorStore for EdgeStore {
                     query: QueryEnum::Nearest(NamedQuery::default_dense(normalized(vector))),
                     filter: Some(filter),
                     params: Some(SearchParams {
-                        hnsw_ef: Some(HNSW_EF.max(query.limit)),
+                        hnsw_ef: Some(hnsw_ef.max(query.limit)),
                         ..SearchParams::default()
                     }),
                     limit: query.limit,

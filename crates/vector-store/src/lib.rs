@@ -23,7 +23,7 @@ pub const COLLECTION: &str = "vehicles";
 
 /// Beam width of HNSW searches. Qdrant's default (the limit) gives poor recall for top-100;
 /// 512 keeps recall near 1 at 100k vectors for a few milliseconds.
-pub(crate) const HNSW_EF: usize = 512;
+pub const HNSW_EF: usize = 512;
 
 /// What a point carries besides its vector: the fields queries filter on.
 #[derive(Debug, Clone, PartialEq)]
