@@ -88,6 +88,52 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Removes what earlier runs left: their databases (a database another run still uses refuses
+/// to be dropped, and is left alone) and scratch directories over an hour old.
+async fn clean_earlier_runs() {
+    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+    let Ok((client, connection)) = tokio_postgres::connect(admin, tokio_postgres::NoTls).await
+    else {
+        return;
+    };
+    tokio::spawn(connection);
+    let ours = format!("aras_{}", run_id());
+    let names = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'aras\\_test\\_%'",
+            &[],
+        )
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for name in names.into_iter().filter(|n| *n != ours) {
+        let _ = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+            .await;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() > std::time::Duration::from_hours(1));
+        if old
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("aras-test_")
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Seeds the test catalog and has the recommender index it.
 async fn seed_and_index(recommender: SocketAddr) {
     let database = test_database();
@@ -154,6 +200,7 @@ pub fn backends() -> &'static Backends {
                 let (sentiment, sentiment_addr) = ephemeral().await;
                 let (embedding, embedding_addr) = ephemeral().await;
                 let (recommender, recommender_addr) = ephemeral().await;
+                clean_earlier_runs().await;
                 let models = models_dir();
                 tokio::spawn(aras_ranking::serve(RankingConfig::for_tests(), ranking, std::future::pending()));
                 let sentiment_server = tokio::spawn(aras_sentiment::serve(

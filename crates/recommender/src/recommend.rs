@@ -149,6 +149,11 @@ pub(crate) async fn recommend(
         limit: deps.config.candidates,
     };
     let hits = store.recommend(query).await?;
+    if hits.is_empty() && store.count().await? == 0 {
+        return Err(RecommenderError::Unavailable(
+            "the catalog is not indexed yet: run `aras index`".into(),
+        ));
+    }
     timings.search_ms = clock.lap("search");
 
     let recommendations = rescore(deps, &hits, weights, top_k).await?;
