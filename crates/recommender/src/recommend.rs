@@ -13,7 +13,7 @@ use aras_proto::recommender::v1::{
 };
 use aras_scoring::recommend::{self, Candidate, ProductType, Review, TopK, Weights};
 use aras_scoring::sentiment::Polarity;
-use aras_vector_store::{Example, Hit, RecommendQuery};
+use aras_vector_store::{Example, Hit, RecommendQuery, VectorStore};
 
 use crate::deps::Deps;
 use crate::error::RecommenderError;
@@ -148,12 +148,7 @@ pub(crate) async fn recommend(
         exclude: vec![request.product_id],
         limit: deps.config.candidates,
     };
-    let hits = store.recommend(query).await?;
-    if hits.is_empty() && store.count().await? == 0 {
-        return Err(RecommenderError::Unavailable(
-            "the catalog is not indexed yet: run `aras index`".into(),
-        ));
-    }
+    let hits = search(store.as_ref(), query).await?;
     timings.search_ms = clock.lap("search");
 
     let recommendations = rescore(deps, &hits, weights, top_k).await?;
@@ -181,6 +176,20 @@ pub(crate) async fn recommend(
         candidates: u32::try_from(hits.len()).unwrap_or(u32::MAX),
         timings: Some(timings),
     })
+}
+
+/// The candidates; an empty store is a deployment step missed, not "nothing to recommend".
+async fn search(
+    store: &dyn VectorStore,
+    query: RecommendQuery,
+) -> Result<Vec<Hit>, RecommenderError> {
+    let hits = store.recommend(query).await?;
+    if hits.is_empty() && store.count().await? == 0 {
+        return Err(RecommenderError::Unavailable(
+            "the catalog is not indexed yet: run `aras index`".into(),
+        ));
+    }
+    Ok(hits)
 }
 
 /// Re-scores the search hits on similarity, availability and reputation; availability and
