@@ -360,29 +360,7 @@ async fn a_dead_sentiment_service_is_a_503_within_the_deadline() {
         scratch_dir("vectors-no-sentiment"),
     );
     config.rpc_timeout = Duration::from_secs(1);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(aras_recommender::serve(
-        config,
-        listener,
-        std::future::pending(),
-    ));
-    let mut gateway = gateway_config();
-    gateway.recommender_url = format!("http://{addr}");
-    let app = spawn_gateway(gateway).await;
-    // Wait until that recommender has opened its store (it needs the embedding service only).
-    for _ in 0..300 {
-        if app.get("/api/v1/health").await.2["dependencies"]
-            .as_array()
-            .is_some_and(|d| {
-                d.iter()
-                    .any(|d| d["name"] == "recommender" && d["status"] == "serving")
-            })
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let app = app_with_own_recommender(config).await;
     let started = Instant::now();
     let got = app
         .post_json(
@@ -396,4 +374,51 @@ async fn a_dead_sentiment_service_is_a_503_within_the_deadline() {
         started.elapsed()
     );
     assert_problem(&got, 503, "recommender");
+}
+
+#[tokio::test]
+async fn an_unindexed_catalog_is_a_503_naming_the_fix() {
+    let b = backends();
+    // A recommender on the same catalog but an empty vector store.
+    let config = recommender_config(b.sentiment, b.embedding, scratch_dir("vectors-empty"));
+    let app = app_with_own_recommender(config).await;
+    let got = app
+        .post_json(
+            "/api/v1/recommendations",
+            &request(5, fresh_client(), POSITIVE),
+        )
+        .await;
+    assert_problem(&got, 503, "recommender");
+}
+
+/// A gateway on a recommender of its own (started with `config`), once that one serves.
+async fn app_with_own_recommender(
+    config: aras_recommender::RecommenderConfig,
+) -> crate::helpers::TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(aras_recommender::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    let mut gateway = gateway_config();
+    gateway.recommender_url = format!("http://{addr}");
+    let app = spawn_gateway(gateway).await;
+    // It serves once the embedding service has given the dimension and its store is open.
+    for _ in 0..300 {
+        let health = app.get("/api/v1/health").await.2;
+        let dependencies = health["dependencies"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if dependencies
+            .iter()
+            .any(|d| d["name"] == "recommender" && d["status"] == "serving")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app
 }
