@@ -95,6 +95,8 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
         "/api/v1/sentiment/analyze",
         "/api/v1/sentiment/batch",
         "/api/v1/embeddings",
+        "/api/v1/recommendations",
+        "/api/v1/vehicles/{id}",
         "/api/v1/health/ready",
         "/api/v1/health/live",
         "/api/v1/health",

@@ -95,6 +95,22 @@ async fn the_seed_example_returns_top_k_vehicles_with_every_field() {
         );
     }
 
+    // Per-stage timings are exported by the recommender.
+    let metrics = reqwest::get(format!("http://{}/metrics", backends().recommender))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for stage in ["analyze", "search", "score", "store"] {
+        assert!(
+            metrics.contains(&format!(
+                "recommender_stage_duration_seconds_count{{stage=\"{stage}\"}}"
+            )),
+            "stage {stage} timed"
+        );
+    }
+
     // The review was stored with its sentiment.
     let pool = backends().database.pool().unwrap();
     let db = pool.get().await.unwrap();
