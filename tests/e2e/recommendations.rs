@@ -277,13 +277,36 @@ async fn a_vehicle_can_be_read_by_id() {
         &app.patch_json("/api/v1/vehicles/5", &json!({ "note": 7.5 }))
             .await,
         422,
-        "rating",
+        "note",
     );
     assert_problem(
         &app.patch_json("/api/v1/vehicles/5", &json!({ "prix": -3 }))
             .await,
         422,
-        "daily_price",
+        "prix",
+    );
+    assert_problem(
+        &app.patch_json("/api/v1/vehicles/5", &json!({})).await,
+        422,
+        "nothing to change",
+    );
+    assert_problem(
+        &app.patch_json("/api/v1/vehicles/5", &json!({ "ville": " " }))
+            .await,
+        422,
+        "ville",
+    );
+    assert_problem(
+        &app.patch_json("/api/v1/vehicles/5", &json!({ "couleur": "rouge" }))
+            .await,
+        422,
+        "couleur",
+    );
+    let (_, _, before) = app.get("/api/v1/vehicles/5").await;
+    assert_eq!(
+        before["updated_at"],
+        app.get("/api/v1/vehicles/5").await.2["updated_at"],
+        "refused changes change nothing"
     );
     assert_problem(
         &app.patch_json("/api/v1/vehicles/99999999", &json!({ "disponible": true }))

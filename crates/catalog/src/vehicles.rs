@@ -29,6 +29,9 @@ pub struct VehiclePatch {
 impl VehiclePatch {
     /// Refuses values the catalog cannot hold, naming the field.
     pub fn validate(&self) -> CatalogResult<()> {
+        if *self == Self::default() {
+            return Err(CatalogError::InvalidInput("nothing to change".into()));
+        }
         if let Some(price) = self.daily_price
             && !(price.is_finite() && price >= 0.0)
         {

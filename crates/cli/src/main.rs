@@ -153,12 +153,13 @@ async fn index(url: &str, full: bool, wait: Duration) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     match last {
-        Some(step) => println!(
+        Some(step) if step.indexed > 0 => println!(
             "indexed {} vehicles in {elapsed:.1}s ({:.0} vehicles/s); {} vectors stored",
             step.indexed,
             step.indexed as f64 / elapsed.max(1e-9),
             step.stored
         ),
+        Some(step) => println!("nothing to index; {} vectors stored", step.stored),
         None => println!("nothing to index"),
     }
     Ok(())

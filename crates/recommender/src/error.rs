@@ -37,7 +37,7 @@ impl From<WeightsError> for RecommenderError {
 impl From<CatalogError> for RecommenderError {
     fn from(error: CatalogError) -> Self {
         match error {
-            CatalogError::NotFound(id) => Self::NotFound(format!("product {id} not found")),
+            CatalogError::NotFound(id) => Self::NotFound(format!("vehicle {id} not found")),
             CatalogError::InvalidInput(message) => Self::InvalidInput(message),
             CatalogError::Unavailable(message) => Self::Unavailable(message),
             CatalogError::Internal(message) => Self::Internal(message),

@@ -124,18 +124,18 @@ pub(crate) async fn recommend(
 
     // The reviewed vehicle is the first positive example; one changed since the last indexing
     // run may have no vector yet, so its description stands in for it.
-    let vehicle_example = if reviewed_vector?.is_some() {
-        Example::Vehicle(request.product_id)
+    let vehicle_vector = if let Some(vector) = reviewed_vector? {
+        vector
     } else {
         let description = reviewed.vehicle.description_fr();
         let vector = deps
             .embed(vec![description], InputType::Passage, correlation_id)
             .await?
             .pop();
-        Example::Vector(
-            vector.ok_or_else(|| RecommenderError::Internal("no embedding returned".into()))?,
-        )
+        vector.ok_or_else(|| RecommenderError::Internal("no embedding returned".into()))?
     };
+    // Already read: passed as a vector, so the store does not look the vehicle up again.
+    let vehicle_example = Example::Vector(vehicle_vector);
     let (positive, negative) = recommend::review_examples(
         vehicle_example,
         Example::Vector(review_vector),

@@ -101,10 +101,39 @@ fn vehicle_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 fn upstream(status: tonic::Status) -> ApiError {
-    if status.code() == tonic::Code::NotFound {
-        ApiError::NotFound(status.message().replace("product", "vehicle"))
-    } else {
-        ApiError::upstream("recommender", status)
+    ApiError::upstream("recommender", status)
+}
+
+impl VehiclePatch {
+    /// The rules of the catalog, stated with the API's field names.
+    fn validate(&self) -> Result<(), ApiError> {
+        let invalid = |detail: &str| Err(ApiError::InvalidInput(detail.to_owned()));
+        if self.disponible.is_none()
+            && self.prix.is_none()
+            && self.note.is_none()
+            && self.ville.is_none()
+        {
+            return invalid(
+                "nothing to change: send at least one of disponible, prix, note, ville",
+            );
+        }
+        if self
+            .prix
+            .is_some_and(|prix| !(prix.is_finite() && prix >= 0.0))
+        {
+            return invalid("prix must be a non-negative number of euros");
+        }
+        if self.note.is_some_and(|note| !(0.0..=5.0).contains(&note)) {
+            return invalid("note must be within [0, 5]");
+        }
+        if self
+            .ville
+            .as_deref()
+            .is_some_and(|ville| ville.trim().is_empty())
+        {
+            return invalid("ville must not be empty");
+        }
+        Ok(())
     }
 }
 
@@ -150,6 +179,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<VehiclePatch>,
 ) -> Result<Json<VehicleUpdated>, ApiError> {
+    patch.validate()?;
     let message = pb::UpdateVehicleRequest {
         id: vehicle_id(&id)?,
         available: patch.disponible,
