@@ -13,20 +13,24 @@ pub struct NewReview<'a> {
     pub sentiment_label: &'a str,
     pub model_id: &'a str,
     pub correlation_id: &'a str,
+    /// Stores the review once under this key (a retried job): a second insert is a no-op.
+    pub idempotency_key: Option<&'a str>,
 }
 
-/// Stores a review; returns its id.
-pub async fn insert(pool: &Pool, review: &NewReview<'_>) -> CatalogResult<i64> {
+/// Stores a review; returns its id, or `None` when one was already stored under its
+/// idempotency key.
+pub async fn insert(pool: &Pool, review: &NewReview<'_>) -> CatalogResult<Option<i64>> {
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "INSERT INTO reviews (client_id, product_id, product_type, text, sentiment_score, sentiment_label,
-                                  model_id, correlation_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                                  model_id, correlation_id, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         )
         .await?;
     let row = client
-        .query_one(
+        .query_opt(
             &statement,
             &[
                 &review.client_id,
@@ -37,8 +41,9 @@ pub async fn insert(pool: &Pool, review: &NewReview<'_>) -> CatalogResult<i64> {
                 &review.sentiment_label,
                 &review.model_id,
                 &review.correlation_id,
+                &review.idempotency_key,
             ],
         )
         .await?;
-    Ok(row.try_get(0)?)
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
 }

@@ -109,3 +109,23 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) 
     // Without an installed OpenTelemetry layer there is nothing to attach to; that is fine.
     let _ = span.set_parent(parent);
 }
+
+/// The current span's trace context as header pairs (`traceparent`, `tracestate`), for carriers
+/// other than gRPC metadata: AMQP headers, a job's row.
+pub fn current_trace_context() -> std::collections::HashMap<String, String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
+    carrier
+}
+
+/// Makes `span` a child of the trace context in `carrier` (as [`current_trace_context`] wrote it).
+pub fn set_parent_from_map<S: std::hash::BuildHasher>(
+    span: &tracing::Span,
+    carrier: &std::collections::HashMap<String, String, S>,
+) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(carrier));
+    let _ = span.set_parent(parent);
+}

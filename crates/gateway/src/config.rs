@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use aras_catalog::DatabaseConfig;
 use aras_common::redis::RedisConfig;
 use aras_common::telemetry::TelemetryConfig;
+use aras_jobs::amqp::AmqpConfig;
 
 /// Settings of the gateway; every field has a flag, an `ARAS_*` variable and a default.
 #[derive(Debug, Clone, clap::Parser)]
@@ -73,6 +75,26 @@ pub struct GatewayConfig {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ARAS_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Where async jobs are stored (the job store; the gateway owns no other table).
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Where async jobs are queued.
+    #[command(flatten)]
+    pub amqp: AmqpConfig,
+
+    /// Most requests in one `POST /api/v1/recommendations/async/batch`.
+    #[arg(long, env = "ARAS_JOBS_MAX_BATCH", default_value_t = 1000)]
+    pub jobs_max_batch: usize,
+
+    /// How often stored jobs the broker has not confirmed yet are published again.
+    #[arg(long, env = "ARAS_OUTBOX_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub outbox_interval: Duration,
+
+    /// How long an `Idempotency-Key` answers with the tasks it first created.
+    #[arg(long, env = "ARAS_IDEMPOTENCY_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub idempotency_ttl: Duration,
 
     #[command(flatten)]
     pub telemetry: TelemetryConfig,

@@ -28,6 +28,9 @@ pub enum ApiError {
         service: &'static str,
         status: tonic::Status,
     },
+    /// The job store or the broker failed, or an `Idempotency-Key` was reused.
+    #[error("jobs: {0}")]
+    Jobs(#[from] aras_jobs::JobsError),
 }
 
 impl ApiError {
@@ -46,6 +49,7 @@ impl ApiError {
                 Problem::new(StatusCode::METHOD_NOT_ALLOWED, detail.clone())
             }
             Self::Upstream { service, status } => upstream_problem(service, status),
+            Self::Jobs(error) => jobs_problem(error),
         }
     }
 }
@@ -77,6 +81,24 @@ fn upstream_problem(service: &str, status: &tonic::Status) -> Problem {
     {
         Some(cr) => problem.with_extension("CR", cr),
         None => problem,
+    }
+}
+
+fn jobs_problem(error: &aras_jobs::JobsError) -> Problem {
+    use aras_jobs::JobsError;
+    match error {
+        JobsError::DatabaseUnavailable(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the job store (Postgres) is unavailable, try again shortly; nothing was stored",
+        ),
+        JobsError::BrokerUnavailable(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the message broker is unavailable, try again shortly",
+        ),
+        JobsError::KeyReused(_) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+        }
+        JobsError::Internal(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
 }
 

@@ -6,17 +6,19 @@
 //! - [`config`]: settings from flags and `ARAS_*` variables.
 //! - `state`: the shared state: gRPC clients, the cache and the dependency list for health checks.
 //! - `cache`: the Redis recommendation cache, keyed by the catalog version.
+//! - `jobs`: async jobs: the job store, the publisher and the outbox relay.
 //! - `error`: [`ApiError`], the one mapping of every failure to problem+json.
 //! - `extract`: the JSON body extractor whose rejections are problem+json too.
 //! - `observe`: per-request correlation id, span, access log and metrics.
 //! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`,
-//!   `recommendations`, `vehicles`, `health`).
+//!   `recommendations`, `tasks`, `vehicles`, `health`).
 //! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI.
 
 mod cache;
 pub mod config;
 mod error;
 mod extract;
+mod jobs;
 mod observe;
 mod openapi;
 mod routes;
@@ -32,38 +34,47 @@ pub use config::GatewayConfig;
 pub use error::ApiError;
 use state::AppState;
 
-/// The whole HTTP application for `config`.
-pub fn app(config: &GatewayConfig) -> anyhow::Result<Router> {
+/// The whole HTTP application for `config`, and its state.
+fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
     let state = AppState::connect(config)?;
     let (api, openapi) = routes::router().split_for_parts();
-    Ok(api
+    let router = api
         .merge(openapi::docs(openapi))
         .merge(aras_common::metrics::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn(observe::observe_request))
-        .with_state(state))
+        .with_state(state.clone());
+    Ok((router, state))
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves the gateway on `listener` until `shutdown` resolves, then drains in-flight requests
+/// and stops the outbox relay.
 pub async fn serve(
     config: GatewayConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = app(&config)?;
+    let (app, state) = app(&config)?;
     tracing::info!(
         addr = %listener.local_addr()?,
         ranking = %config.ranking_url,
         sentiment = %config.sentiment_url,
         embedding = %config.embedding_url,
         recommender = %config.recommender_url,
+        amqp = %aras_jobs::amqp::redact(&config.amqp.url),
         "gateway listening"
     );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(jobs::relay(state, config.outbox_interval, stopped));
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
         .await?;
+    relay.await?;
     Ok(())
 }
 

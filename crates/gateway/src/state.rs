@@ -12,6 +12,10 @@ use tonic::transport::Channel;
 
 use crate::cache::Cache;
 use crate::config::GatewayConfig;
+use crate::jobs::Jobs;
+
+/// Tenancy arrives with authentication; until then every request is the default tenant's.
+pub const TENANT: &str = "default";
 
 /// A backend service the gateway depends on, checked by the health endpoints.
 pub struct Dependency {
@@ -28,6 +32,7 @@ pub struct Inner {
     pub embedding: EmbeddingClient<Channel>,
     pub recommender: RecommenderClient<Channel>,
     pub cache: Cache,
+    pub jobs: Jobs,
     pub sentiment_max_batch: usize,
     pub max_review_chars: usize,
     pub dependencies: Vec<Dependency>,
@@ -53,8 +58,8 @@ impl AppState {
         aras_common::grpc::request(message, correlation_id, self.grpc_timeout)
     }
 
-    /// Builds lazy channels and the Redis client: the gateway starts even while a service or
-    /// Redis is down, and readiness says so. Must run inside a Tokio runtime.
+    /// Builds lazy channels and the Redis, Postgres and broker clients: the gateway starts even
+    /// while a service or one of those is down, and the health report says so. Must run inside a Tokio runtime.
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
         let channel = |url: &str| aras_common::grpc::lazy_channel(url, config.grpc_timeout);
         let ranking = channel(&config.ranking_url)?;
@@ -67,6 +72,7 @@ impl AppState {
             embedding: EmbeddingClient::new(embedding.clone()),
             recommender: RecommenderClient::new(recommender.clone()),
             cache: Cache::connect(&config.redis, config.cache_ttl)?,
+            jobs: Jobs::new(config)?,
             sentiment_max_batch: config.sentiment_max_batch,
             max_review_chars: config.max_review_chars,
             dependencies: vec![

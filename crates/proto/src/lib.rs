@@ -6,6 +6,7 @@
 //! - [`sentiment::v1`]: review sentiment (`aras.sentiment.v1`).
 //! - [`embedding::v1`]: sentence embeddings (`aras.embedding.v1`).
 //! - [`recommender::v1`]: vehicle recommendation and its catalog (`aras.recommender.v1`).
+//! - [`jobs::v1`]: async job messages on RabbitMQ (`aras.jobs.v1`).
 //! - [`FILE_DESCRIPTOR_SET`]: every service's descriptors, for gRPC reflection.
 #![allow(clippy::pedantic)] // generated code
 
@@ -42,5 +43,11 @@ pub mod embedding {
 pub mod recommender {
     pub mod v1 {
         tonic::include_proto!("aras.recommender.v1");
+    }
+}
+
+pub mod jobs {
+    pub mod v1 {
+        tonic::include_proto!("aras.jobs.v1");
     }
 }

@@ -163,6 +163,7 @@ pub(crate) async fn recommend(
         sentiment_label: &result.label,
         model_id: &sentiment.model,
         correlation_id: correlation_id.as_str(),
+        idempotency_key: Some(request.idempotency_key.as_str()).filter(|key| !key.is_empty()),
     };
     reviews::insert(&deps.pool, &stored).await?;
     timings.store_ms = clock.lap("store");

@@ -38,8 +38,8 @@ impl DependencyHealth {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthReport {
-    /// `ok` when every dependency serves, else `degraded`. Redis down degrades the gateway
-    /// (no cache) without making it unready.
+    /// `ok` when every dependency serves, else `degraded`. Redis, Postgres (jobs) or RabbitMQ
+    /// down degrade the gateway without making it unready.
     status: &'static str,
     version: &'static str,
     uptime_s: f64,
@@ -68,17 +68,23 @@ pub async fn check(dependency: &Dependency, state: &AppState) -> DependencyHealt
     }
 }
 
-/// Redis, which only accelerates: the answer is "serving" or "unreachable".
-async fn check_redis(state: &AppState) -> DependencyHealth {
+/// A dependency outside the gRPC services (Redis, the job store, the broker): "serving" or
+/// "unreachable". None of them makes the gateway unready: without Redis answers are served
+/// uncached, without Postgres or RabbitMQ only the async routes suffer.
+async fn check_other<E: std::fmt::Display>(
+    name: &'static str,
+    state: &AppState,
+    check: impl std::future::Future<Output = Result<(), E>>,
+) -> DependencyHealth {
     let started = Instant::now();
-    let result = tokio::time::timeout(state.health_timeout, state.cache.ping()).await;
+    let result = tokio::time::timeout(state.health_timeout, check).await;
     let error = match result {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error.to_string()),
         Err(_) => Some("timed out".to_owned()),
     };
     DependencyHealth {
-        name: "redis",
+        name,
         status: if error.is_none() {
             "serving"
         } else {
@@ -98,11 +104,18 @@ async fn report(state: &AppState, names: Option<&[&str]>) -> (StatusCode, Health
     let all_serving = dependencies.iter().all(DependencyHealth::serving);
     let mut status = if all_serving { "ok" } else { "degraded" };
     if names.is_none() {
-        let redis = check_redis(state).await;
-        if !redis.serving() {
-            status = "degraded";
+        let others = futures_util::future::join3(
+            check_other("redis", state, state.cache.ping()),
+            check_other("postgres", state, state.jobs.check_store()),
+            check_other("rabbitmq", state, state.jobs.check_broker()),
+        )
+        .await;
+        for other in [others.0, others.1, others.2] {
+            if !other.serving() {
+                status = "degraded";
+            }
+            dependencies.push(other);
         }
-        dependencies.push(redis);
     }
     let report = HealthReport {
         status,

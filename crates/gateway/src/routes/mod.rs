@@ -5,6 +5,7 @@ mod health;
 mod livreurs;
 mod recommendations;
 mod sentiment;
+mod tasks;
 mod vehicles;
 
 use axum::http::{Method, Uri};
@@ -22,6 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sentiment::batch))
         .routes(routes!(embeddings::create))
         .routes(routes!(recommendations::recommend))
+        .routes(routes!(tasks::submit))
+        .routes(routes!(tasks::submit_batch))
+        .routes(routes!(tasks::get))
         .routes(routes!(vehicles::get, vehicles::update))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))

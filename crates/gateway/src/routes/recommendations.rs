@@ -15,10 +15,7 @@ use utoipa::ToSchema;
 use crate::cache::CacheKey;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::state::AppState;
-
-/// Tenancy arrives with authentication; until then every request is the default tenant's.
-const TENANT: &str = "default";
+use crate::state::{AppState, TENANT};
 
 /// A customer's review of a vehicle (the seed's request).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,12 +68,35 @@ pub struct RecommendedVehicle {
     vehicle_type: String,
 }
 
-/// What is cached: everything but the per-request fields.
+/// The recommender's answer in the API's terms: what is cached (everything but the per-request
+/// fields), and what an async job's result is rendered from.
 #[derive(Debug, Serialize, Deserialize)]
-struct CachedAnswer {
+pub struct Answer {
     recommendations: Vec<RecommendedVehicle>,
     sentiment_score: f64,
     sentiment_label: String,
+}
+
+impl From<pb::RecommendResponse> for Answer {
+    fn from(response: pb::RecommendResponse) -> Self {
+        Self {
+            recommendations: response
+                .recommendations
+                .into_iter()
+                .map(|r| RecommendedVehicle {
+                    id: r.id,
+                    nom: r.name,
+                    score: (r.score * 1e4).round() / 1e4,
+                    prix: r.daily_price,
+                    disponible: r.available,
+                    marque: r.brand,
+                    vehicle_type: r.vehicle_type,
+                })
+                .collect(),
+            sentiment_score: (response.sentiment_score * 1e4).round() / 1e4,
+            sentiment_label: response.sentiment_label,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,35 +118,85 @@ pub struct RecommendationResponse {
     cached: bool,
 }
 
-/// Checks the request as the recommender would, so invalid requests never touch the cache.
-fn validate(
-    body: &RecommendationRequest,
-    max_review_chars: usize,
-) -> Result<(Review, TopK, ProductType, Weights), ApiError> {
-    let invalid = |e: RequestError| ApiError::InvalidInput(e.to_string());
-    let review = Review::parse(&body.commentaire, max_review_chars).map_err(invalid)?;
-    let top_k = body
-        .top_k
-        .map_or(Ok(TopK::DEFAULT), TopK::try_from)
-        .map_err(invalid)?;
-    let product_type = body
-        .product_type
-        .as_deref()
-        .unwrap_or_default()
-        .parse()
-        .map_err(invalid)?;
-    let weights = match body.weights {
-        Some(w) => Weights::new(w.similarity, w.availability, w.reputation)
-            .map_err(|e| ApiError::InvalidInput(format!("weights: {e}")))?,
-        None => Weights::DEFAULT,
-    };
-    if body.product_id <= 0 {
-        return Err(ApiError::InvalidInput(format!(
-            "product_id must be a positive integer, got {}",
-            body.product_id
-        )));
+impl RecommendationResponse {
+    pub fn new(
+        answer: Answer,
+        correlation_id: String,
+        processing_time_ms: u64,
+        cached: bool,
+    ) -> Self {
+        Self {
+            status: "success",
+            total: answer.recommendations.len(),
+            recommendations: answer.recommendations,
+            sentiment_score: answer.sentiment_score,
+            sentiment_label: answer.sentiment_label,
+            correlation_id,
+            processing_time_ms,
+            cached,
+        }
     }
-    Ok((review, top_k, product_type, weights))
+}
+
+/// A request that passed the recommender's rules.
+pub struct Validated {
+    review: Review,
+    top_k: TopK,
+    product_type: ProductType,
+    weights: Weights,
+}
+
+impl RecommendationRequest {
+    /// Checks the request as the recommender would, so invalid requests never touch the cache
+    /// (or become jobs).
+    pub fn validate(&self, max_review_chars: usize) -> Result<Validated, ApiError> {
+        let invalid = |e: RequestError| ApiError::InvalidInput(e.to_string());
+        let review = Review::parse(&self.commentaire, max_review_chars).map_err(invalid)?;
+        let top_k = self
+            .top_k
+            .map_or(Ok(TopK::DEFAULT), TopK::try_from)
+            .map_err(invalid)?;
+        let product_type = self
+            .product_type
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(invalid)?;
+        let weights = match self.weights {
+            Some(w) => Weights::new(w.similarity, w.availability, w.reputation)
+                .map_err(|e| ApiError::InvalidInput(format!("weights: {e}")))?,
+            None => Weights::DEFAULT,
+        };
+        if self.product_id <= 0 {
+            return Err(ApiError::InvalidInput(format!(
+                "product_id must be a positive integer, got {}",
+                self.product_id
+            )));
+        }
+        Ok(Validated {
+            review,
+            top_k,
+            product_type,
+            weights,
+        })
+    }
+
+    /// The recommender's request for this (validated) request.
+    pub fn to_grpc(&self, valid: &Validated) -> pb::RecommendRequest {
+        pb::RecommendRequest {
+            product_id: self.product_id,
+            client_id: self.client_id,
+            review: valid.review.as_str().to_owned(),
+            product_type: valid.product_type.as_str().to_owned(),
+            top_k: u32::try_from(valid.top_k.get()).unwrap_or(TopK::MAX),
+            weights: self.weights.map(|w| pb::ScoreWeights {
+                similarity: w.similarity,
+                availability: w.availability,
+                reputation: w.reputation,
+            }),
+            idempotency_key: String::new(),
+        }
+    }
 }
 
 /// Recommends vehicles from a review: its sentiment and meaning steer a vector search around
@@ -145,87 +215,54 @@ pub async fn recommend(
     ApiJson(body): ApiJson<RecommendationRequest>,
 ) -> Result<Json<RecommendationResponse>, ApiError> {
     let started = Instant::now();
-    let (review, top_k, product_type, weights) = validate(&body, state.max_review_chars)?;
-    let normalized_review = review.normalized();
+    let valid = body.validate(state.max_review_chars)?;
+    let normalized_review = valid.review.normalized();
     let key = CacheKey {
         tenant: TENANT,
         client_id: body.client_id,
         product_id: body.product_id,
-        product_type: product_type.as_str(),
-        top_k: top_k.get(),
-        weights: weights.as_array(),
+        product_type: valid.product_type.as_str(),
+        top_k: valid.top_k.get(),
+        weights: valid.weights.as_array(),
         normalized_review: &normalized_review,
     };
-    let respond = |answer: CachedAnswer, cached: bool| {
-        Json(RecommendationResponse {
-            status: "success",
-            total: answer.recommendations.len(),
-            recommendations: answer.recommendations,
-            sentiment_score: answer.sentiment_score,
-            sentiment_label: answer.sentiment_label,
-            correlation_id: correlation_id.to_string(),
-            processing_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    let respond = |answer: Answer, cached: bool| {
+        let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Json(RecommendationResponse::new(
+            answer,
+            correlation_id.to_string(),
+            elapsed,
             cached,
-        })
+        ))
     };
 
     // Ok(None): Redis is up but lost the version (restarted); the answer's version is adopted.
     let version = state.cache.catalog_version().await;
     if let Ok(Some(version)) = version
         && let Some(hit) = state.cache.get(&state.cache.key(&key, version)).await
-        && let Ok(answer) = serde_json::from_str::<CachedAnswer>(&hit)
+        && let Ok(answer) = serde_json::from_str::<Answer>(&hit)
     {
         return Ok(respond(answer, true));
     }
 
-    let message = pb::RecommendRequest {
-        product_id: body.product_id,
-        client_id: body.client_id,
-        review: review.as_str().to_owned(),
-        product_type: product_type.as_str().to_owned(),
-        top_k: u32::try_from(top_k.get()).unwrap_or(TopK::MAX),
-        weights: body.weights.map(|w| pb::ScoreWeights {
-            similarity: w.similarity,
-            availability: w.availability,
-            reputation: w.reputation,
-        }),
-    };
     let response = state
         .recommender
         .clone()
-        .recommend(state.request(message, &correlation_id))
+        .recommend(state.request(body.to_grpc(&valid), &correlation_id))
         .await
         .map_err(|status| ApiError::upstream("recommender", status))?
         .into_inner();
-    let answer = CachedAnswer {
-        recommendations: response
-            .recommendations
-            .into_iter()
-            .map(|r| RecommendedVehicle {
-                id: r.id,
-                nom: r.name,
-                score: (r.score * 1e4).round() / 1e4,
-                prix: r.daily_price,
-                disponible: r.available,
-                marque: r.brand,
-                vehicle_type: r.vehicle_type,
-            })
-            .collect(),
-        sentiment_score: (response.sentiment_score * 1e4).round() / 1e4,
-        sentiment_label: response.sentiment_label,
-    };
+    let catalog_version = response.catalog_version;
+    let answer = Answer::from(response);
     if let Ok(known) = version {
         if known.is_none() {
-            state
-                .cache
-                .adopt_catalog_version(response.catalog_version)
-                .await;
+            state.cache.adopt_catalog_version(catalog_version).await;
         }
         // Keyed by the version the answer was computed from, whatever Redis said before.
         let entry = serde_json::to_string(&answer).expect("the answer serialises");
         state
             .cache
-            .put(&state.cache.key(&key, response.catalog_version), entry)
+            .put(&state.cache.key(&key, catalog_version), entry)
             .await;
     }
     Ok(respond(answer, false))

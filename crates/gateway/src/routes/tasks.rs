@@ -1,0 +1,333 @@
+//! Async recommendations: `POST /api/v1/recommendations/async` (one request) and `.../batch`
+//! (up to `ARAS_JOBS_MAX_BATCH`) store jobs and answer 202 at once; a worker runs them.
+//! `GET /api/v1/tasks/{task_id}` tells where a job stands and, once done, gives the same JSON
+//! the synchronous endpoint answers.
+
+use std::time::SystemTime;
+
+use aras_common::correlation::CorrelationId;
+use aras_common::problem::{Problem, http_status};
+use aras_jobs::store::{IdempotencyKey, Origin};
+use aras_jobs::{Job, JobState, NewJob, TaskId};
+use aras_proto::recommender::v1 as pb;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use prost::Message as _;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use utoipa::ToSchema;
+
+use super::recommendations::{Answer, RecommendationRequest, RecommendationResponse};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// The request header that makes a submission idempotent.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on a response that replays the first submission under the same key.
+const REPLAYED: &str = "idempotent-replayed";
+/// Longest `Idempotency-Key` accepted.
+const MAX_KEY_LEN: usize = 255;
+
+/// A queued task (the seed's async response).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskAccepted {
+    /// Always `processing`: the task is stored and will run.
+    #[schema(example = "processing")]
+    status: &'static str,
+    #[schema(example = "0b9a2c1e-6c39-4d2a-9a52-3f1f5e0f2d4b")]
+    task_id: String,
+    #[schema(example = "Recommendation task queued")]
+    message: &'static str,
+    #[schema(example = "/api/v1/tasks/0b9a2c1e-6c39-4d2a-9a52-3f1f5e0f2d4b")]
+    check_status_url: String,
+}
+
+/// One task of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskReference {
+    task_id: String,
+    check_status_url: String,
+}
+
+/// The tasks of a batch, one per request, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchAccepted {
+    #[schema(example = "processing")]
+    status: &'static str,
+    message: &'static str,
+    total: usize,
+    tasks: Vec<TaskReference>,
+}
+
+/// Where a task stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskStatus {
+    task_id: String,
+    /// PENDING (stored, queued), STARTED (running), RETRY (a try failed transiently, the next is
+    /// scheduled at `next_attempt_at`), SUCCESS (`result` holds the answer) or FAILURE (`error`
+    /// says why).
+    #[schema(example = "SUCCESS")]
+    status: &'static str,
+    /// Tries started.
+    attempts: u32,
+    /// RFC 3339 timestamps.
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    next_attempt_at: Option<String>,
+    updated_at: String,
+    /// On SUCCESS: exactly what `POST /api/v1/recommendations` answers (`correlation_id` is the
+    /// submission's, `processing_time_ms` the run's, `cached` false).
+    result: Option<RecommendationResponse>,
+    /// On FAILURE, the reason; on RETRY, the transient error being retried.
+    error: Option<Problem>,
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+fn status_url(id: TaskId) -> String {
+    format!("/api/v1/tasks/{id}")
+}
+
+impl TaskStatus {
+    fn new(job: Job) -> Result<Self, ApiError> {
+        let result = match (&job.state, &job.result) {
+            (JobState::Success, Some(bytes)) => {
+                let response = pb::RecommendResponse::decode(bytes.as_slice()).map_err(|e| {
+                    aras_jobs::JobsError::Internal(format!("stored result of {}: {e}", job.id))
+                })?;
+                Some(RecommendationResponse::new(
+                    Answer::from(response),
+                    job.correlation_id.clone(),
+                    job.processing_ms.unwrap_or_default(),
+                    false,
+                ))
+            }
+            _ => None,
+        };
+        let error = job.error.map(|error| {
+            Problem::new(http_status(error.code), error.message)
+                .with_instance(job.correlation_id.clone())
+        });
+        Ok(Self {
+            task_id: job.id.to_string(),
+            status: job.state.as_str(),
+            attempts: job.attempts,
+            created_at: rfc3339(job.created_at),
+            started_at: job.started_at.map(rfc3339),
+            finished_at: job.finished_at.map(rfc3339),
+            next_attempt_at: job.next_attempt_at.map(rfc3339),
+            updated_at: rfc3339(job.updated_at),
+            result,
+            error,
+        })
+    }
+}
+
+/// Validates every request (naming the first bad one in a batch) and turns each into a job.
+fn jobs_for(
+    requests: &[RecommendationRequest],
+    max_review_chars: usize,
+    batch: bool,
+) -> Result<Vec<NewJob>, ApiError> {
+    requests
+        .iter()
+        .enumerate()
+        .map(|(index, request)| {
+            let valid = request
+                .validate(max_review_chars)
+                .map_err(|error| match error {
+                    ApiError::InvalidInput(detail) if batch => {
+                        ApiError::InvalidInput(format!("[{index}]: {detail}"))
+                    }
+                    other => other,
+                })?;
+            Ok(NewJob {
+                id: TaskId::new_random(),
+                request: request.to_grpc(&valid).encode_to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// The submission's `Idempotency-Key`, fingerprinted with what it submits.
+fn idempotency_key(
+    headers: &HeaderMap,
+    route: &str,
+    jobs: &[NewJob],
+    state: &AppState,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
+        .ok_or_else(|| {
+            ApiError::InvalidInput(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ))
+        })?;
+    let mut hash = Sha256::new();
+    hash.update(route.as_bytes());
+    for job in jobs {
+        hash.update((job.request.len() as u64).to_le_bytes());
+        hash.update(&job.request);
+    }
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        request_hash: hash.finalize().to_vec(),
+        ttl: state.jobs.idempotency_ttl,
+    }))
+}
+
+fn origin(correlation_id: &CorrelationId) -> Origin {
+    Origin {
+        correlation_id: correlation_id.to_string(),
+        traceparent: aras_common::telemetry::current_trace_context().remove("traceparent"),
+    }
+}
+
+fn message(queued: bool) -> &'static str {
+    if queued {
+        "Recommendation task queued"
+    } else {
+        "Recommendation task stored; it is queued as soon as the message broker is reachable"
+    }
+}
+
+fn accepted(body: impl Serialize, location: Option<String>, replayed: bool) -> Response {
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Queues a recommendation: the same request as `POST /api/v1/recommendations`, answered 202
+/// once the job is stored. Poll `check_status_url` for its result. With `Idempotency-Key`, the
+/// same key and body answer the same task (header `Idempotent-Replayed: true`).
+#[utoipa::path(post, path = "/api/v1/recommendations/async", tag = "recommendations",
+    request_body = RecommendationRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submission idempotent for 24 h (1 to 255 visible ASCII characters)")),
+    responses(
+        (status = 202, description = "Stored and queued (or queued as soon as the broker is back)", body = TaskAccepted),
+        (status = 422, description = "The request breaks a rule (as for the synchronous endpoint), or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The job store is down: nothing was stored", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RecommendationRequest>,
+) -> Result<Response, ApiError> {
+    let jobs = jobs_for(std::slice::from_ref(&body), state.max_review_chars, false)?;
+    let key = idempotency_key(&headers, "async", &jobs, &state)?;
+    let accepted_jobs = state
+        .jobs
+        .submit(&jobs, &origin(&correlation_id), key.as_ref())
+        .await?;
+    let id = *accepted_jobs
+        .submitted
+        .ids
+        .first()
+        .expect("one request makes one task");
+    let body = TaskAccepted {
+        status: "processing",
+        task_id: id.to_string(),
+        message: message(accepted_jobs.queued),
+        check_status_url: status_url(id),
+    };
+    Ok(accepted(
+        body,
+        Some(status_url(id)),
+        accepted_jobs.submitted.replayed,
+    ))
+}
+
+/// Queues up to `ARAS_JOBS_MAX_BATCH` recommendations in one call: one task per request, in
+/// order, all stored or none. `Idempotency-Key` applies to the whole batch.
+#[utoipa::path(post, path = "/api/v1/recommendations/async/batch", tag = "recommendations",
+    request_body = Vec<RecommendationRequest>,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submission idempotent for 24 h")),
+    responses(
+        (status = 202, description = "Every task stored and queued", body = BatchAccepted),
+        (status = 422, description = "Empty batch, batch over the limit, or an invalid request (its index is named)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The job store is down: nothing was stored", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn submit_batch(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    headers: HeaderMap,
+    ApiJson(requests): ApiJson<Vec<RecommendationRequest>>,
+) -> Result<Response, ApiError> {
+    if requests.is_empty() {
+        return Err(ApiError::InvalidInput(
+            "the batch is empty: send at least one request".into(),
+        ));
+    }
+    if requests.len() > state.jobs.max_batch {
+        return Err(ApiError::InvalidInput(format!(
+            "the batch holds {} requests, more than the maximum of {}",
+            requests.len(),
+            state.jobs.max_batch
+        )));
+    }
+    let jobs = jobs_for(&requests, state.max_review_chars, true)?;
+    let key = idempotency_key(&headers, "async/batch", &jobs, &state)?;
+    let accepted_jobs = state
+        .jobs
+        .submit(&jobs, &origin(&correlation_id), key.as_ref())
+        .await?;
+    let tasks: Vec<TaskReference> = accepted_jobs
+        .submitted
+        .ids
+        .iter()
+        .map(|id| TaskReference {
+            task_id: id.to_string(),
+            check_status_url: status_url(*id),
+        })
+        .collect();
+    let body = BatchAccepted {
+        status: "processing",
+        message: message(accepted_jobs.queued),
+        total: tasks.len(),
+        tasks,
+    };
+    Ok(accepted(body, None, accepted_jobs.submitted.replayed))
+}
+
+/// Where an async recommendation stands, and its result once done.
+#[utoipa::path(get, path = "/api/v1/tasks/{task_id}", tag = "recommendations",
+    params(("task_id" = String, Path, description = "The task id (a UUID)")),
+    responses(
+        (status = 200, description = "The task's state, tries, timestamps, and its result or error", body = TaskStatus),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The task id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The job store is down", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+) -> Result<Json<TaskStatus>, ApiError> {
+    let id: TaskId = task_id
+        .parse()
+        .map_err(|e: aras_jobs::model::MalformedTaskId| ApiError::InvalidInput(e.to_string()))?;
+    let job = state
+        .jobs
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no task {id}")))?;
+    Ok(Json(TaskStatus::new(job)?))
+}
