@@ -46,8 +46,13 @@ pub struct Backends {
 /// Vehicles in the test catalog (seeded deterministically, ids 1..=N).
 pub const TEST_CATALOG_SIZE: i64 = 300;
 
-/// A unique name for this test run's database, Redis prefix and directories.
-fn run_id() -> &'static str {
+/// Catalog writes bump the catalog version, which retires every cached answer: tests that
+/// expect a cache hit (or compare two answers) hold this for reading, the test that writes
+/// holds it for writing.
+pub static CATALOG: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A unique name for this test run's database, Redis prefix, queues and directories.
+pub fn run_id() -> &'static str {
     static RUN_ID: OnceLock<String> = OnceLock::new();
     RUN_ID.get_or_init(|| {
         let nanos = std::time::SystemTime::now()
@@ -88,9 +93,16 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The RabbitMQ name prefix of a test: its queues are its own.
+pub fn amqp_prefix(test: &str) -> String {
+    format!("{}_{test}", run_id())
+}
+
 /// Removes what earlier runs left: their databases (a database another run still uses refuses
-/// to be dropped, and is left alone) and scratch directories over an hour old.
+/// to be dropped, and is left alone), their queues (runs whose process is gone) and scratch
+/// directories over an hour old.
 async fn clean_earlier_runs() {
+    crate::jobs::delete_queues_of_finished_runs().await;
     let admin = "postgres://postgres@127.0.0.1:5432/postgres";
     let Ok((client, connection)) = tokio_postgres::connect(admin, tokio_postgres::NoTls).await
     else {
@@ -241,10 +253,18 @@ pub fn backends() -> &'static Backends {
     })
 }
 
+/// A gateway's defaults with this run's database and queues, never the developer's.
+fn test_gateway_defaults() -> GatewayConfig {
+    let mut config = GatewayConfig::for_tests();
+    config.database = test_database();
+    config.amqp.prefix = amqp_prefix("shared");
+    config
+}
+
 /// The configuration of a gateway calling the shared backends.
 pub fn gateway_config() -> GatewayConfig {
     let b = backends();
-    let mut config = GatewayConfig::for_tests();
+    let mut config = test_gateway_defaults();
     config.ranking_url = format!("http://{}", b.ranking);
     config.sentiment_url = format!("http://{}", b.sentiment);
     config.embedding_url = format!("http://{}", b.embedding);
@@ -279,7 +299,7 @@ pub async fn spawn_app_without_backends() -> TestApp {
     let (listener, dead_addr) = ephemeral().await;
     drop(listener);
     let dead = format!("http://{dead_addr}");
-    let mut config = GatewayConfig::for_tests();
+    let mut config = test_gateway_defaults();
     config.ranking_url.clone_from(&dead);
     config.sentiment_url.clone_from(&dead);
     config.recommender_url.clone_from(&dead);

@@ -3,8 +3,10 @@
 
 mod embeddings;
 mod helpers;
+mod jobs;
 mod livreurs;
 mod platform;
+mod proxy;
 mod recommendations;
 mod sentiment;
 mod startup;

@@ -18,7 +18,15 @@ async fn liveness_and_readiness_when_everything_runs() {
         .collect();
     assert_eq!(
         names,
-        ["ranking", "sentiment", "embedding", "recommender", "redis"]
+        [
+            "ranking",
+            "sentiment",
+            "embedding",
+            "recommender",
+            "redis",
+            "postgres",
+            "rabbitmq"
+        ]
     );
     assert!(
         body["dependencies"]
@@ -96,6 +104,9 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
         "/api/v1/sentiment/batch",
         "/api/v1/embeddings",
         "/api/v1/recommendations",
+        "/api/v1/recommendations/async",
+        "/api/v1/recommendations/async/batch",
+        "/api/v1/tasks/{task_id}",
         "/api/v1/vehicles/{id}",
         "/api/v1/health/ready",
         "/api/v1/health/live",

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TEST_CATALOG_SIZE, assert_problem, backends, dead_address, gateway_config, recommender_config,
-    scratch_dir, spawn_app, spawn_app_with, spawn_gateway,
+    CATALOG, TEST_CATALOG_SIZE, assert_problem, backends, dead_address, gateway_config,
+    recommender_config, scratch_dir, spawn_app, spawn_app_with, spawn_gateway,
 };
 
 const POSITIVE: &str = "Excellent véhicule, très confortable et fiable!";
@@ -23,10 +23,6 @@ fn request(product_id: i64, client_id: i64, review: &str) -> Value {
         "top_k": 10
     })
 }
-
-/// Catalog writes bump the catalog version, which retires every cached answer: tests that
-/// expect a cache hit hold this for reading, the test that writes holds it for writing.
-static CATALOG: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 fn ids(body: &Value) -> Vec<i64> {
     body["recommendations"]

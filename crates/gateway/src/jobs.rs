@@ -82,8 +82,9 @@ impl Jobs {
             Ok(published) => {
                 metrics::counter!("gateway_jobs_published_total", "path" => "inline")
                     .increment(published as u64);
-                // Rows the relay held meanwhile are being published by it.
-                true
+                // Fewer: the relay held some rows meanwhile, and publishes them (or keeps them
+                // until the broker is back).
+                published == submitted.ids.len()
             }
             Err(error) => {
                 tracing::warn!(%error, jobs = jobs.len(), "broker unavailable: the jobs wait in the outbox");
