@@ -8,7 +8,7 @@ up: models
 	@scripts/up
 
 test: models
-	@source scripts/env.sh && cargo test --workspace --all-targets --locked
+	@source scripts/env.sh && cargo test --release --workspace --all-targets --locked
 
 # The offline models and the ONNX Runtime library, cached outside the clone by recipe.
 models:

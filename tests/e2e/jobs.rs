@@ -112,6 +112,14 @@ impl JobsTest {
         (connection, channel)
     }
 
+    /// The one number `sql` (a `SELECT count(*) …` with one parameter) answers in this test's
+    /// database.
+    async fn count(&self, sql: &str, parameter: &(dyn tokio_postgres::types::ToSql + Sync)) -> i64 {
+        let pool = self.pool().await;
+        let client = pool.get().await.unwrap();
+        client.query_one(sql, &[parameter]).await.unwrap().get(0)
+    }
+
     /// The job states of `ids` in this test's database.
     async fn states(&self, ids: &[String]) -> HashMap<String, String> {
         let pool = self.pool().await;
@@ -480,22 +488,14 @@ async fn a_batch_of_200_succeeds_each_exactly_once() {
     let distinct: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(distinct.len(), 200, "one task id per request");
 
-    test.wait_all_succeeded(&ids, Duration::from_mins(10))
-        .await;
+    test.wait_all_succeeded(&ids, Duration::from_mins(10)).await;
     assert_each_ran_once(&ids).await;
-    let pool = test.pool().await;
-    let ids_vec: Vec<String> = ids.clone();
-    let retried = pool
-        .get()
-        .await
-        .unwrap()
-        .query_one(
+    let retried = test
+        .count(
             "SELECT count(*) FROM jobs WHERE id::text = ANY($1) AND attempts <> 1",
-            &[&ids_vec],
+            &ids,
         )
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
+        .await;
     assert_eq!(retried, 0, "no job needed a second try");
     for worker in workers {
         worker.stop().await;
@@ -522,8 +522,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_runs_nothing_twice() {
     );
 
     let second = WorkerProcess::spawn(&test, "25s");
-    test.wait_all_succeeded(&ids, Duration::from_mins(5))
-        .await;
+    test.wait_all_succeeded(&ids, Duration::from_mins(5)).await;
     assert_each_ran_once(&ids).await;
     drop(second);
     test.clean_up().await;
@@ -560,8 +559,7 @@ async fn sigterm_stops_the_worker_after_its_running_jobs() {
 
     // The rest waited in the queue for the next worker.
     let worker = spawn_worker(test.worker_config()).await;
-    test.wait_all_succeeded(&ids, Duration::from_mins(5))
-        .await;
+    test.wait_all_succeeded(&ids, Duration::from_mins(5)).await;
     assert_each_ran_once(&ids).await;
     worker.stop().await;
     test.clean_up().await;
@@ -618,7 +616,10 @@ async fn transient_failures_retry_three_times_then_fail_to_the_dead_letter_queue
     )
     .await;
     assert_eq!(
-        dead.properties.message_id().as_ref().map(ToString::to_string),
+        dead.properties
+            .message_id()
+            .as_ref()
+            .map(ToString::to_string),
         Some(id.clone()),
         "the failed job's message is in the DLQ"
     );
@@ -746,8 +747,7 @@ async fn the_worker_recovers_when_the_broker_drops_its_connections() {
     assert!(done < ids.len(), "the cut came mid-batch ({done} done)");
     proxy.restore().await;
 
-    test.wait_all_succeeded(&ids, Duration::from_mins(5))
-        .await;
+    test.wait_all_succeeded(&ids, Duration::from_mins(5)).await;
     assert_each_ran_once(&ids).await;
     worker.stop().await;
     test.clean_up().await;
@@ -774,8 +774,7 @@ async fn the_worker_waits_out_a_database_outage() {
 
     let restored = Instant::now();
     proxy.restore().await;
-    test.wait_all_succeeded(&ids, Duration::from_mins(2))
-        .await;
+    test.wait_all_succeeded(&ids, Duration::from_mins(2)).await;
     eprintln!(
         "dbcut: all jobs done {:?} after Postgres came back",
         restored.elapsed()
@@ -812,33 +811,22 @@ async fn a_submission_while_the_broker_is_down_is_kept_and_queued_when_it_return
     let id = accepted["task_id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(task(&app, &id).await["status"], "PENDING");
-    let pool = test.pool().await;
-    let waiting = pool
-        .get()
-        .await
-        .unwrap()
-        .query_one(
+    let waiting = test
+        .count(
             "SELECT count(*) FROM job_outbox WHERE job_id::text = $1",
-            &[&id],
+            &id,
         )
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
+        .await;
     assert_eq!(waiting, 1, "the job waits in the outbox");
 
     proxy.restore().await;
     wait_for(&app, &id, "SUCCESS", Duration::from_mins(1)).await;
-    let waiting = pool
-        .get()
-        .await
-        .unwrap()
-        .query_one(
+    let waiting = test
+        .count(
             "SELECT count(*) FROM job_outbox WHERE job_id::text = $1",
-            &[&id],
+            &id,
         )
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
+        .await;
     assert_eq!(waiting, 0, "published, so out of the outbox");
     worker.stop().await;
     test.clean_up().await;
@@ -884,18 +872,11 @@ async fn a_submission_while_postgres_is_down_is_refused_and_nothing_is_stored() 
 
     proxy.restore().await;
     let stored = test
-        .pool()
-        .await
-        .get()
-        .await
-        .unwrap()
-        .query_one(
+        .count(
             "SELECT count(*) FROM jobs WHERE correlation_id = $1",
-            &[&correlation_id],
+            &correlation_id,
         )
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
+        .await;
     assert_eq!(stored, 0);
     test.clean_up().await;
 }
@@ -1044,18 +1025,11 @@ async fn bad_async_requests_are_refused_and_store_nothing() {
     );
 
     let stored = test
-        .pool()
-        .await
-        .get()
-        .await
-        .unwrap()
-        .query_one(
+        .count(
             "SELECT count(*) FROM jobs WHERE correlation_id = $1",
-            &[&correlation_id],
+            &correlation_id,
         )
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
+        .await;
     assert_eq!(stored, 0, "a refused submission stores nothing");
     test.clean_up().await;
 }
@@ -1097,4 +1071,51 @@ pub async fn delete_queues_of_finished_runs() {
             .queue_delete(name.into(), QueueDeleteOptions::default())
             .await;
     }
+}
+
+#[tokio::test]
+async fn a_message_redelivered_too_often_fails_its_job_instead_of_looping() {
+    let test = JobsTest::new("poison");
+    let app = test.gateway().await;
+    let deps = Arc::new(Deps::new(test.worker_config()).unwrap());
+    deps.database_ready().await.unwrap();
+    let (_connection, channel) = test.channel().await;
+    let queue = deps.topology.queue();
+    let id = submit(&app, &review(16, 70_008, POSITIVE)).await;
+
+    // Handed back as a worker that died on it would (the broker counts the deliveries).
+    for _ in 0..aras_jobs::amqp::POISON_DELIVERIES {
+        let delivery = next_delivery(&channel, &queue, Duration::from_secs(10)).await;
+        delivery
+            .acker
+            .nack(lapin::options::BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            })
+            .await
+            .unwrap();
+    }
+    let delivery = next_delivery(&channel, &queue, Duration::from_secs(10)).await;
+    assert_eq!(
+        process_one(&deps, &channel, delivery).await,
+        Outcome::Failed { exhausted: false }
+    );
+    let state = task(&app, &id).await;
+    assert_eq!(state["status"], "FAILURE", "{state}");
+    let detail = state["error"]["detail"].as_str().unwrap();
+    assert!(detail.contains("delivered 6 times"), "{state}");
+    let dead = next_delivery(
+        &channel,
+        &deps.topology.dead_letter_queue(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        dead.properties
+            .message_id()
+            .as_ref()
+            .map(ToString::to_string),
+        Some(id)
+    );
+    test.clean_up().await;
 }

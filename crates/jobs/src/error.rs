@@ -18,22 +18,17 @@ pub enum JobsError {
     Internal(String),
 }
 
+// Postgres errors are classified once, by the catalog crate: connection trouble is
+// "unavailable", a server-side error is a bug.
 impl From<deadpool_postgres::PoolError> for JobsError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
-        Self::DatabaseUnavailable(error.to_string())
+        aras_catalog::CatalogError::from(error).into()
     }
 }
 
 impl From<tokio_postgres::Error> for JobsError {
     fn from(error: tokio_postgres::Error) -> Self {
-        // A server-side error is a bug of ours; anything else is the connection.
-        if let Some(db) = error.as_db_error() {
-            return Self::Internal(format!("{} ({})", db.message(), db.code().code()));
-        }
-        let cause = std::error::Error::source(&error)
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        Self::DatabaseUnavailable(format!("{error}: {cause}"))
+        aras_catalog::CatalogError::from(error).into()
     }
 }
 

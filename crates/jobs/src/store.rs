@@ -179,17 +179,19 @@ pub async fn start(pool: &Pool, id: TaskId, attempt: u32) -> JobsResult<Start> {
                              next_attempt_at = NULL, updated_at = now()
              WHERE id = $1 AND state IN ('PENDING', 'STARTED', 'RETRY')
                AND ($2 > attempts OR ($2 = attempts AND state = 'STARTED'))
-             RETURNING started_at = now() AS first_start, created_at",
+             RETURNING started_at = now() AS first_start,
+                       extract(epoch FROM now() - created_at)::float8 AS waited_s",
         )
         .await?;
     if let Some(row) = client
         .query_opt(&statement, &[&id.as_uuid(), &attempt])
         .await?
     {
+        // Measured by the database's clock alone: no skew between its host and the worker's.
         let first_start: bool = row.try_get("first_start")?;
-        let created_at: SystemTime = row.try_get("created_at")?;
+        let waited: f64 = row.try_get("waited_s")?;
         return Ok(Start::Run {
-            queued_for: first_start.then(|| created_at.elapsed().unwrap_or_default()),
+            queued_for: first_start.then(|| Duration::from_secs_f64(waited.max(0.0))),
         });
     }
     let row = client

@@ -131,12 +131,18 @@ async fn session(
         }
     };
 
-    // No new deliveries; running jobs may finish within the drain timeout; closing the channel
-    // then hands every unacknowledged message back to the queue.
-    let _ = channel
-        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-        .await;
-    let drained = tokio::time::timeout(deps.config.drain_timeout, async {
+    // Asked to stop: no new deliveries, and running jobs may finish within the drain timeout.
+    // A dependency failed: running jobs could not settle anyway, so they stop at once. Either
+    // way, closing the channel hands every unacknowledged message back to the queue.
+    let drain = if ended.is_ok() {
+        let _ = channel
+            .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+            .await;
+        deps.config.drain_timeout
+    } else {
+        Duration::ZERO
+    };
+    let drained = tokio::time::timeout(drain, async {
         while in_flight.join_next().await.is_some() {
             metrics::gauge!("worker_jobs_in_flight").decrement(1.0);
         }
@@ -144,7 +150,9 @@ async fn session(
     .await;
     if drained.is_err() {
         let left = in_flight.len();
-        tracing::warn!(left, "drain timeout: unfinished jobs go back to the queue");
+        if ended.is_ok() {
+            tracing::warn!(left, "drain timeout: unfinished jobs go back to the queue");
+        }
         in_flight.abort_all();
         metrics::gauge!("worker_jobs_in_flight").decrement(left as f64);
     }

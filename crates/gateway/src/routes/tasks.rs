@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use super::recommendations::{Answer, RecommendationRequest, RecommendationResponse};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::jobs::Accepted;
 use crate::state::AppState;
 
 /// The request header that makes a submission idempotent.
@@ -158,7 +159,7 @@ fn jobs_for(
 /// The submission's `Idempotency-Key`, fingerprinted with what it submits.
 fn idempotency_key(
     headers: &HeaderMap,
-    route: &str,
+    route: Route,
     jobs: &[NewJob],
     state: &AppState,
 ) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -175,7 +176,10 @@ fn idempotency_key(
             ))
         })?;
     let mut hash = Sha256::new();
-    hash.update(route.as_bytes());
+    hash.update(match route {
+        Route::Single => b"async".as_slice(),
+        Route::Batch => b"async/batch".as_slice(),
+    });
     for job in jobs {
         hash.update((job.request.len() as u64).to_le_bytes());
         hash.update(&job.request);
@@ -187,11 +191,29 @@ fn idempotency_key(
     }))
 }
 
-fn origin(correlation_id: &CorrelationId) -> Origin {
-    Origin {
+/// Which submission route: part of the idempotency fingerprint, and a batch names the index of
+/// a refused request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Single,
+    Batch,
+}
+
+/// Validates, stores and publishes the requests of one submission.
+async fn accept(
+    state: &AppState,
+    correlation_id: &CorrelationId,
+    headers: &HeaderMap,
+    route: Route,
+    requests: &[RecommendationRequest],
+) -> Result<Accepted, ApiError> {
+    let jobs = jobs_for(requests, state.max_review_chars, route == Route::Batch)?;
+    let key = idempotency_key(headers, route, &jobs, state)?;
+    let origin = Origin {
         correlation_id: correlation_id.to_string(),
         traceparent: aras_common::telemetry::current_trace_context().remove("traceparent"),
-    }
+    };
+    Ok(state.jobs.submit(&jobs, &origin, key.as_ref()).await?)
 }
 
 fn message(queued: bool) -> &'static str {
@@ -232,12 +254,14 @@ pub async fn submit(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RecommendationRequest>,
 ) -> Result<Response, ApiError> {
-    let jobs = jobs_for(std::slice::from_ref(&body), state.max_review_chars, false)?;
-    let key = idempotency_key(&headers, "async", &jobs, &state)?;
-    let accepted_jobs = state
-        .jobs
-        .submit(&jobs, &origin(&correlation_id), key.as_ref())
-        .await?;
+    let accepted_jobs = accept(
+        &state,
+        &correlation_id,
+        &headers,
+        Route::Single,
+        std::slice::from_ref(&body),
+    )
+    .await?;
     let id = *accepted_jobs
         .submitted
         .ids
@@ -284,12 +308,7 @@ pub async fn submit_batch(
             state.jobs.max_batch
         )));
     }
-    let jobs = jobs_for(&requests, state.max_review_chars, true)?;
-    let key = idempotency_key(&headers, "async/batch", &jobs, &state)?;
-    let accepted_jobs = state
-        .jobs
-        .submit(&jobs, &origin(&correlation_id), key.as_ref())
-        .await?;
+    let accepted_jobs = accept(&state, &correlation_id, &headers, Route::Batch, &requests).await?;
     let tasks: Vec<TaskReference> = accepted_jobs
         .submitted
         .ids
