@@ -10,3 +10,15 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
   build_key="$( (rustc -vV; cat "$repo_root/rust-toolchain.toml") | sha256sum | cut -c1-16)"
   export CARGO_TARGET_DIR="$ARAS_CACHE_DIR/target-$build_key"
 fi
+
+# ONNX Runtime threads of a service started beside the others on this machine (make up, the
+# load tests): both model services run for every review, so the sentiment service takes half the
+# cores; the embedding service takes them all, as it also embeds the catalog alone while
+# indexing (docs/BENCHMARKS.md, "Inference threads"). ARAS_INFERENCE_THREADS, when set, wins.
+inference_threads() {
+  local cores; cores="$(nproc)"
+  case "$1" in
+    sentiment) echo "${ARAS_INFERENCE_THREADS:-$(( cores > 1 ? cores / 2 : 1 ))}" ;;
+    *) echo "${ARAS_INFERENCE_THREADS:-$cores}" ;;
+  esac
+}

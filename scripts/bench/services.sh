@@ -16,7 +16,8 @@ trap cleanup EXIT
 # Runs services in the background, each logging to $work/<service>.log.
 start() {
   for service in "$@"; do
-    "$bin/aras-$service" >"$work/$service.log" 2>&1 & pids+=($!)
+    ARAS_INFERENCE_THREADS="$(inference_threads "$service")" \
+      "$bin/aras-$service" >"$work/$service.log" 2>&1 & pids+=($!)
   done
 }
 

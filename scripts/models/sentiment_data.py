@@ -4,7 +4,9 @@
 - vaderSentiment 3.3.2: English words with the mean of 10 human ratings in [-4, 4];
 - textblob-fr 0.2.0: ~5k French adjectives with a polarity in [-1, 1], the near-zero ones as
   neutral: without them the head sees no French neutral text and calls factual French positive
-  (accuracy on French reviews 67% without, 83% with; tests/data/sentiment_eval.tsv).
+  (accuracy on French reviews 67% without, 83% with; tests/data/sentiment_eval.tsv);
+- vaderSentiment-fr 1.3.4 (MIT): VADER's lexicon adapted to French, ~9k words and expressions
+  rated in [-4, 4]; the clearly rated ones (|rating| >= 1) widen the head's French vocabulary.
 """
 import csv
 import re
@@ -59,3 +61,17 @@ def french_adjectives(xml_path, threshold=0.3, neutral_below=0.01):
         elif abs(polarity) < neutral_below:
             seen.setdefault(form, _INDEX["neutral"])
     return list(seen), np.array(list(seen.values()))
+
+
+def french_words(lexicon_path, threshold=1.0):
+    """vaderSentiment-fr's `fr_lexicon.txt`: `word->rating` lines (emoticons skipped)."""
+    texts, labels = [], []
+    for line in open(lexicon_path, encoding="utf-8"):
+        word, _, rating = line.rstrip("\n").rpartition("->")
+        if not word[:1].isalpha():
+            continue
+        rating = float(rating)
+        if abs(rating) >= threshold:
+            texts.append(word)
+            labels.append(_INDEX["positive"] if rating > 0 else _INDEX["negative"])
+    return texts, np.array(labels)

@@ -2,7 +2,11 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_problem, models_dir, spawn_app};
+use aras_embedding::EmbeddingConfig;
+
+use crate::helpers::{
+    TestApp, assert_problem, gateway_config, models_dir, spawn_app, spawn_app_with,
+};
 
 const EMBEDDINGS: &str = "/api/v1/embeddings";
 
@@ -28,7 +32,7 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     dot / (norm(a) * norm(b))
 }
 
-async fn embed(app: &crate::helpers::TestApp, input: Value, input_type: &str) -> Vec<Vec<f64>> {
+async fn embed(app: &TestApp, input: Value, input_type: &str) -> Vec<Vec<f64>> {
     let (status, _, body) = app
         .post_json(
             EMBEDDINGS,
@@ -50,7 +54,7 @@ async fn openai_shape_for_one_and_several_inputs() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["object"], "list");
-    assert_eq!(body["model"], "multilingual-e5-small");
+    assert_eq!(body["model"], "multilingual-e5-small-int8");
     assert_eq!(body["data"][0]["object"], "embedding");
     assert_eq!(body["data"][0]["index"], 0);
     let v = &vectors(&body)[0];
@@ -76,26 +80,43 @@ async fn openai_shape_for_one_and_several_inputs() {
     assert_eq!(indexes, [0, 1, 2]);
 }
 
-#[tokio::test]
-async fn vectors_match_an_independent_python_reference() {
-    let app = spawn_app().await;
-    let path = models_dir().join("multilingual-e5-small/reference_embeddings.json");
-    let reference: Value = serde_json::from_slice(
+fn reference(model: &str) -> Value {
+    let path = models_dir().join(model).join("reference_embeddings.json");
+    serde_json::from_slice(
         &std::fs::read(&path).expect("scripts/build-models writes the reference"),
     )
-    .unwrap();
-    assert_eq!(reference["prefix"], "query: ");
-    let got = embed(&app, reference["sentences"].clone(), "query").await;
-    let expected: Vec<Vec<f64>> = serde_json::from_value(reference["embeddings"].clone()).unwrap();
-    for ((sentence, got), expected) in reference["sentences"]
+    .unwrap()
+}
+
+/// The default (int8) model's vectors match an independent Python run of the same model, and
+/// stay within the quantisation bar of the fp32 model's.
+#[tokio::test]
+async fn vectors_match_an_independent_python_reference_and_the_fp32_model() {
+    let app = spawn_app().await;
+    let (own, fp32) = (
+        reference("multilingual-e5-small-int8"),
+        reference("multilingual-e5-small"),
+    );
+    assert_eq!(own["prefix"], "query: ");
+    assert_eq!(own["sentences"], fp32["sentences"]);
+    let got = embed(&app, own["sentences"].clone(), "query").await;
+    let vectors =
+        |r: &Value| -> Vec<Vec<f64>> { serde_json::from_value(r["embeddings"].clone()).unwrap() };
+    for (((sentence, got), own), fp32) in own["sentences"]
         .as_array()
         .unwrap()
         .iter()
         .zip(&got)
-        .zip(&expected)
+        .zip(&vectors(&own))
+        .zip(&vectors(&fp32))
     {
-        let c = cosine(got, expected);
-        assert!(c >= 0.9999, "cosine {c} for {sentence}");
+        let c = cosine(got, own);
+        assert!(
+            c >= 0.9999,
+            "cosine {c} to the Python run of the same model for {sentence}"
+        );
+        let c = cosine(got, fp32);
+        assert!(c >= 0.99, "cosine {c} to the fp32 model for {sentence}");
     }
 }
 
@@ -142,23 +163,43 @@ async fn a_text_embeds_the_same_alone_and_in_a_batch_of_32() {
     assert!(worst < 1e-5, "largest difference {worst}");
 }
 
-#[tokio::test]
-async fn concurrent_requests_are_batched_together() {
-    let app = spawn_app().await;
-    let requests = (0..24).map(|i| {
-        let app = &app;
-        async move {
-            app.post_json(
-                EMBEDDINGS,
-                &json!({ "input": format!("requête concurrente numéro {i}") }),
-            )
-            .await
-            .0
-        }
+async fn embed_concurrently(app: &TestApp, texts: &[String]) -> Vec<Vec<f64>> {
+    let requests = texts.iter().map(|text| async move {
+        let request = json!({ "input": text, "input_type": "query" });
+        let (status, _, body) = app.post_json(EMBEDDINGS, &request).await;
+        assert_eq!(status, 200, "{body}");
+        vectors(&body).remove(0)
     });
-    let statuses = futures_util::future::join_all(requests).await;
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let metrics = app.get_text("/metrics").await;
+    futures_util::future::join_all(requests).await
+}
+
+/// A model that allows batching (the fp32 one) puts concurrent requests into shared batches.
+#[tokio::test]
+async fn concurrent_requests_share_batches_where_the_model_allows() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = EmbeddingConfig::for_tests(&models_dir());
+    config.model = "multilingual-e5-small".into();
+    tokio::spawn(aras_embedding::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    let mut gateway = gateway_config();
+    gateway.embedding_url = format!("http://{addr}");
+    let app = spawn_app_with(gateway).await;
+    let texts: Vec<String> = (0..24)
+        .map(|i| format!("requête concurrente numéro {i}"))
+        .collect();
+    embed_concurrently(&app, &texts).await;
+    // Metrics are per process, shared with the int8 default; that one runs one text per pass,
+    // so a batch of more than one is the fp32 service's.
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let largest_batch = metrics
         .lines()
         .find(|l| l.starts_with("embedding_batch_size{quantile=\"1\"}"))
@@ -169,6 +210,31 @@ async fn concurrent_requests_are_batched_together() {
         largest_batch > 1.0,
         "24 concurrent requests never shared a batch"
     );
+}
+
+/// The int8 default runs one text per forward pass (its activations are scaled per batch): a
+/// text's vector is the same whatever else the service runs at the time.
+#[tokio::test]
+async fn the_default_model_gives_a_text_the_same_vector_whatever_runs_beside_it() {
+    let app = spawn_app().await;
+    let texts: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                "Avis numéro {i} : {}",
+                "très bonne voiture ".repeat(1 + i % 5)
+            )
+        })
+        .collect();
+    let together = embed_concurrently(&app, &texts).await;
+    for (text, together) in texts.iter().zip(&together) {
+        let alone = embed(&app, json!(text), "query").await.remove(0);
+        let worst = alone
+            .iter()
+            .zip(together)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6, "largest difference {worst} for {text:?}");
+    }
 }
 
 #[tokio::test]

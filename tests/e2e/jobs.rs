@@ -371,6 +371,8 @@ impl WorkerProcess {
             .env("ARAS_AMQP_URL", broker_url(BROKER))
             .env("ARAS_AMQP_PREFIX", &test.prefix)
             .env("ARAS_WORKER_DRAIN_TIMEOUT", drain_timeout)
+            // Few jobs held at once, so a stop or a crash always finds jobs still queued.
+            .env("ARAS_WORKER_PREFETCH", "8")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -533,7 +535,7 @@ async fn sigterm_stops_the_worker_after_its_running_jobs() {
     let test = JobsTest::new("sigterm");
     let app = test.gateway().await;
     let mut process = WorkerProcess::spawn(&test, "20s");
-    let ids = submit_batch(&app, &batch(40)).await;
+    let ids = submit_batch(&app, &batch(80)).await;
     test.wait_some_succeeded(&ids, 3, Duration::from_mins(2))
         .await;
 

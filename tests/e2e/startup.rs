@@ -15,7 +15,12 @@ fn models_copy(name: &str, manifest: &str, omit: &[&str]) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("models.toml"), manifest).unwrap();
-    for id in ["multilingual-e5-small", "e5-small-sentiment-fr-en"] {
+    for id in [
+        "multilingual-e5-small",
+        "e5-small-sentiment-fr-en",
+        "multilingual-e5-small-int8",
+        "e5-small-sentiment-fr-en-int8",
+    ] {
         let source = models_dir().join(id);
         std::fs::create_dir_all(dir.join(id)).unwrap();
         for file in ["model.onnx", "tokenizer.json", "config.json"] {
@@ -64,7 +69,7 @@ async fn a_missing_file_is_named() {
     let dir = models_copy("missing", &manifest(), &["tokenizer.json"]);
     let error = sentiment_error(&dir).await;
     assert!(
-        error.contains("e5-small-sentiment-fr-en/tokenizer.json is missing"),
+        error.contains("e5-small-sentiment-fr-en-int8/tokenizer.json is missing"),
         "{error}"
     );
     assert!(error.contains("scripts/build-models"), "{error}");
@@ -85,7 +90,7 @@ async fn labels_that_differ_from_config_json_are_refused() {
 
 #[tokio::test]
 async fn an_output_width_other_than_the_manifest_is_refused() {
-    let changed = manifest().replacen("dimension = 384", "dimension = 768", 1);
+    let changed = manifest().replace("dimension = 384", "dimension = 768");
     let error = embedding_error(&models_copy("width", &changed, &[])).await;
     assert!(
         error.contains("output `sentence_embedding` has width 384, the manifest says 768"),
@@ -95,10 +100,9 @@ async fn an_output_width_other_than_the_manifest_is_refused() {
 
 #[tokio::test]
 async fn an_output_name_the_graph_lacks_is_refused() {
-    let changed = manifest().replacen(
+    let changed = manifest().replace(
         r#"output = "sentence_embedding""#,
         r#"output = "pooler_output""#,
-        1,
     );
     let error = embedding_error(&models_copy("output", &changed, &[])).await;
     assert!(error.contains("has no output `pooler_output`"), "{error}");

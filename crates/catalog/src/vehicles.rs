@@ -239,6 +239,24 @@ pub async fn count_indexed(pool: &Pool) -> CatalogResult<u64> {
     Ok(row.try_get::<_, i64>(0)?.unsigned_abs())
 }
 
+/// Records that the catalog's vectors now come from `model`; returns the model recorded before
+/// when it was another one (`Some(None)`: none was recorded), `None` when it is the same.
+pub async fn record_embedding_model(
+    pool: &Pool,
+    model: &str,
+) -> CatalogResult<Option<Option<String>>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "WITH before AS (SELECT embedding_model FROM catalog_version)
+             UPDATE catalog_version SET embedding_model = $1 WHERE embedding_model IS DISTINCT FROM $1
+             RETURNING (SELECT embedding_model FROM before)",
+            &[&model],
+        )
+        .await?;
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
+}
+
 /// Marks every vehicle to be indexed again (a full re-index).
 pub async fn mark_all_for_indexing(pool: &Pool) -> CatalogResult<()> {
     let client = pool.get().await?;

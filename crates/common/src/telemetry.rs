@@ -6,7 +6,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+use tracing_subscriber::{
+    EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
 
 /// Telemetry settings shared by every service binary.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -14,7 +16,25 @@ pub struct TelemetryConfig {
     /// OTLP/gRPC endpoint for traces (e.g. http://127.0.0.1:4317); traces are not exported when unset.
     #[arg(long, env = "ARAS_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+
+    /// Log lines as JSON (for collectors) or as text (for people at a terminal; `make up`).
+    #[arg(long, env = "ARAS_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
 }
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+/// The log filter when `RUST_LOG` is unset: `info`, without what a user would have to learn to
+/// skip. The embedded Qdrant engine warns that its feature flags and mmap check were not
+/// initialised (Qdrant's own `main` does that; 0.7.2 gives no way to, and the defaults are the
+/// ones we want), and every process that migrates would log refinery's progress and Postgres's
+/// NOTICEs; the recommender logs what the migrations applied.
+const DEFAULT_FILTER: &str = "info,qdrant_edge=error,refinery_core=warn,tokio_postgres=warn";
 
 /// Flushes pending spans when dropped at the end of `main`.
 #[must_use = "dropping the guard at once would stop trace export"]
@@ -36,12 +56,21 @@ impl Drop for TelemetryGuard {
 /// OTLP exporter. Call once, from `main`, inside the Tokio runtime.
 pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let logs = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(false)
+            .with_target(false)
+            .boxed(),
+    };
     let provider = match &config.otlp_endpoint {
         Some(endpoint) => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()

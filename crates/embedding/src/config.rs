@@ -16,7 +16,7 @@ pub struct EmbeddingConfig {
     #[arg(
         long,
         env = "ARAS_EMBEDDING_MODEL",
-        default_value = "multilingual-e5-small"
+        default_value = "multilingual-e5-small-int8"
     )]
     pub model: String,
 

@@ -60,6 +60,11 @@ pub struct ModelSpec {
     /// Sentiment: prepended to every text, as in training.
     #[serde(default)]
     pub text_prefix: String,
+    /// Most texts per forward pass, below the service's own limit. 1 for a model whose result
+    /// for a text would otherwise depend on the texts batched with it (dynamic int8
+    /// quantisation scales activations per batch).
+    #[serde(default)]
+    pub max_batch_size: Option<usize>,
     /// Where the weights come from and how they were built.
     #[serde(default)]
     pub source: String,

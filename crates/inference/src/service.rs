@@ -157,13 +157,14 @@ pub async fn load_engine(
         let library = config.ort_library.clone().unwrap_or_else(runtime::default_library_path);
         let environment = runtime::init(&library)?;
         let started = std::time::Instant::now();
+        let max_batch_size = spec.max_batch_size.map_or(config.max_batch_size, |m| m.min(config.max_batch_size));
         let model = Arc::new(Model::load(&config.models_dir.join(&id), spec, &environment, config.threads())?);
         tracing::info!(model = %id, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "model loaded and warmed up");
         let batcher = Batcher::start(
             model.clone(),
             BatcherConfig {
                 max_batch_tokens: config.max_batch_tokens,
-                max_batch_size: config.max_batch_size,
+                max_batch_size,
                 max_concurrent_requests: config.max_concurrent_requests,
             },
             metric_prefix,

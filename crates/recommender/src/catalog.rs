@@ -47,6 +47,16 @@ async fn index_batch(
     records: &[VehicleRecord],
     correlation_id: &CorrelationId,
 ) -> Result<(), RecommenderError> {
+    let vectors = embed_batch(deps, records, correlation_id).await?;
+    store_batch(deps, records, vectors).await
+}
+
+/// The vectors of `records`' descriptions, in order.
+async fn embed_batch(
+    deps: &Deps,
+    records: &[VehicleRecord],
+    correlation_id: &CorrelationId,
+) -> Result<Vec<Vec<f32>>, RecommenderError> {
     let texts = records.iter().map(|r| r.vehicle.description_fr()).collect();
     let vectors = deps
         .embed(texts, InputType::Passage, correlation_id)
@@ -58,6 +68,15 @@ async fn index_batch(
             records.len()
         )));
     }
+    Ok(vectors)
+}
+
+/// Upserts the vectors of `records`, then records them as indexed.
+async fn store_batch(
+    deps: &Deps,
+    records: &[VehicleRecord],
+    vectors: Vec<Vec<f32>>,
+) -> Result<(), RecommenderError> {
     let product_type = ProductType::Vehicle.as_str();
     let points = records
         .iter()
@@ -89,26 +108,52 @@ pub(crate) async fn index_catalog(
     let store = deps.store()?;
     let batch_size = i64::try_from(deps.config.index_batch_size.max(1)).unwrap_or(64);
     let (mut indexed, mut after) = (0_u64, 0_i64);
+    let mut embedded: Option<(Vec<VehicleRecord>, Vec<Vec<f32>>)> = None;
     tracing::info!(total, full, "indexing the catalog");
     loop {
         let batch = vehicles::next_to_index(&deps.pool, after, batch_size).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.vehicle.id;
-        index_batch(deps, &batch, correlation_id).await?;
-        indexed += batch.len() as u64;
-        metrics::counter!("recommender_indexed_vehicles_total").increment(batch.len() as u64);
-        let step = IndexProgress {
-            indexed,
-            total,
-            stored: store.count().await?,
-        };
-        if progress.send(Ok(step)).await.is_err() {
-            tracing::info!(
+        // Batch N is embedded while batch N-1 is written: the model does not wait on the store.
+        let (vectors, written) = tokio::join!(
+            async {
+                if batch.is_empty() {
+                    Ok(None)
+                } else {
+                    embed_batch(deps, &batch, correlation_id).await.map(Some)
+                }
+            },
+            async {
+                match embedded.take() {
+                    Some((records, vectors)) => store_batch(deps, &records, vectors)
+                        .await
+                        .map(|()| records.len()),
+                    None => Ok(0),
+                }
+            },
+        );
+        let written = written?;
+        if written > 0 {
+            indexed += written as u64;
+            metrics::counter!("recommender_indexed_vehicles_total").increment(written as u64);
+            let step = IndexProgress {
                 indexed,
                 total,
-                "indexing stopped: the caller left (run it again to resume)"
-            );
-            return Ok(());
+                stored: store.count().await?,
+            };
+            if progress.send(Ok(step)).await.is_err() {
+                tracing::info!(
+                    indexed,
+                    total,
+                    "indexing stopped: the caller left (run it again to resume)"
+                );
+                return Ok(());
+            }
+        }
+        match vectors? {
+            Some(vectors) => {
+                after = batch.last().map_or(after, |last| last.vehicle.id);
+                embedded = Some((batch, vectors));
+            }
+            None => break,
         }
     }
     // Bulk writes leave vectors in plain segments; build the search index once at the end.

@@ -116,14 +116,18 @@ impl Deps {
             .collect())
     }
 
-    /// The embedding model's dimension, waiting (with the shutdown) for the service to answer.
-    pub async fn embedding_dimension(&self) -> usize {
+    /// The embedding model's id and dimension, waiting (with the shutdown) for the service to
+    /// answer.
+    pub async fn embedding_model(&self) -> (String, usize) {
         let correlation_id = CorrelationId::new_random();
         let mut attempt = 0_u32;
         loop {
             let request = grpc::request(InfoRequest {}, &correlation_id, self.config.rpc_timeout);
             match self.embedding.clone().info(request).await {
-                Ok(info) => return info.into_inner().dimension as usize,
+                Ok(info) => {
+                    let info = info.into_inner();
+                    return (info.model, info.dimension as usize);
+                }
                 Err(status) => {
                     attempt += 1;
                     if attempt % 20 == 1 {

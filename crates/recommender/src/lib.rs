@@ -76,15 +76,26 @@ pub async fn serve(
         shutdown,
     ));
     let ready = async {
-        let dimension = deps.embedding_dimension().await;
+        let (model, dimension) = deps.embedding_model().await;
         let store = open_store(&config, dimension).await?;
-        // A store emptied or replaced behind the catalog's back (a deleted directory, a new
-        // Qdrant) must not pass for indexed: the next indexing run then re-embeds everything.
         let (stored, indexed) = (
             store.count().await?,
             aras_catalog::vehicles::count_indexed(&deps.pool).await?,
         );
-        if stored < indexed {
+        // Another model's vectors are not comparable with this one's queries.
+        if let Some(before) =
+            aras_catalog::vehicles::record_embedding_model(&deps.pool, &model).await?
+            && indexed > 0
+        {
+            tracing::warn!(
+                before = before.as_deref().unwrap_or("unrecorded"),
+                now = %model,
+                "the embedding model changed; marking the catalog for re-indexing"
+            );
+            aras_catalog::vehicles::mark_all_for_indexing(&deps.pool).await?;
+        } else if stored < indexed {
+            // A store emptied or replaced behind the catalog's back (a deleted directory, a new
+            // Qdrant) must not pass for indexed: the next indexing run then re-embeds everything.
             tracing::warn!(
                 stored,
                 indexed,
