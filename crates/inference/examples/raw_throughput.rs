@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
     println!("| threads | batch 1 | batch 16 | batch 32 |");
     println!("|---:|---:|---:|---:|");
     for threads in [1, 2] {
-        let model = Model::load(&models.join(&id), spec.clone(), &environment, threads)?;
+        let model = Model::load(&models.join(&id), spec.clone(), &environment, 1, threads)?;
         let prefix = if spec.text_prefix.is_empty() {
             &spec.query_prefix
         } else {
@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs_f64(seconds) {
                 let t = Instant::now();
-                model.forward(&inputs)?;
+                model.forward(0, &inputs)?;
                 latencies.push(t.elapsed());
             }
             let rate = (latencies.len() * batch) as f64 / started.elapsed().as_secs_f64();

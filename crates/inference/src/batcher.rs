@@ -1,11 +1,11 @@
-//! The inference queue. Requests wait in a channel; one dedicated thread packs everything
-//! waiting into batches of at most `max_batch_size` texts and `max_batch_tokens` padded tokens,
-//! runs the model, and answers each caller. Callers that left are dropped before the model runs;
-//! a concurrency cap answers "overloaded" at once instead of queueing without bound.
+//! The inference queue. Requests wait in one queue; a dedicated thread per model lane (session)
+//! packs what is waiting into batches of at most `max_batch_size` texts and `max_batch_tokens`
+//! padded tokens, runs the model, and answers each caller; lanes run in parallel. Callers that
+//! left are dropped before the model runs; a concurrency cap answers "overloaded" at once
+//! instead of queueing without bound.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, oneshot};
@@ -38,23 +38,51 @@ struct Job {
     respond: oneshot::Sender<Result<Row, InferenceError>>,
 }
 
-/// Handle to the queue; dropping it stops the inference thread once the queue is drained.
+/// Jobs waiting for a lane, and whether the handle is gone.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: VecDeque<Job>,
+    closed: bool,
+}
+
+/// Handle to the queue; dropping it stops the lanes once the queue is drained.
 pub struct Batcher {
-    sender: mpsc::Sender<Vec<Job>>,
+    queue: Arc<Queue>,
     permits: Arc<Semaphore>,
     max_concurrent_requests: usize,
 }
 
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        self.queue
+            .state
+            .lock()
+            .expect("no lane panics while holding the queue")
+            .closed = true;
+        self.queue.changed.notify_all();
+    }
+}
+
 impl Batcher {
-    /// Starts the inference thread for `model`. `metric_prefix` names the service in metrics.
-    pub fn start(model: Arc<Model>, config: BatcherConfig, metric_prefix: &'static str) -> Self {
-        let (sender, receiver) = mpsc::channel();
-        std::thread::Builder::new()
-            .name(format!("{metric_prefix}-inference"))
-            .spawn(move || run_batches(&model, config, &receiver, metric_prefix))
-            .expect("spawning the inference thread succeeds at start-up");
+    /// Starts one inference thread per lane of `model`. `metric_prefix` names the service in
+    /// metrics.
+    pub fn start(model: &Arc<Model>, config: BatcherConfig, metric_prefix: &'static str) -> Self {
+        let queue = Arc::new(Queue::default());
+        for lane in 0..model.lanes() {
+            let (model, queue) = (Arc::clone(model), Arc::clone(&queue));
+            std::thread::Builder::new()
+                .name(format!("{metric_prefix}-inference-{lane}"))
+                .spawn(move || run_batches(&model, lane, config, &queue, metric_prefix))
+                .expect("spawning an inference thread succeeds at start-up");
+        }
         Self {
-            sender,
+            queue,
             permits: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             max_concurrent_requests: config.max_concurrent_requests,
         }
@@ -82,10 +110,14 @@ impl Batcher {
                 )
             })
             .unzip();
-        // One message per request, so the inference thread sees all its texts at once.
-        self.sender
-            .send(jobs)
-            .map_err(|_| InferenceError::Unavailable("the inference thread has stopped".into()))?;
+        // All of a request's texts at once, so a lane can batch them together.
+        self.queue
+            .state
+            .lock()
+            .map_err(|_| InferenceError::Unavailable("an inference thread has stopped".into()))?
+            .pending
+            .extend(jobs);
+        self.queue.changed.notify_all();
         let mut rows = Vec::with_capacity(answers.len());
         for answer in answers {
             rows.push(answer.await.map_err(|_| {
@@ -98,33 +130,37 @@ impl Batcher {
 
 fn run_batches(
     model: &Model,
+    lane: usize,
     config: BatcherConfig,
-    receiver: &mpsc::Receiver<Vec<Job>>,
+    queue: &Queue,
     prefix: &'static str,
 ) {
-    let mut pending: VecDeque<Job> = VecDeque::new();
     loop {
-        if pending.is_empty() {
-            match receiver.recv() {
-                Ok(jobs) => pending.extend(jobs),
-                Err(mpsc::RecvError) => return,
+        let batch = {
+            let Ok(mut state) = queue.state.lock() else {
+                return;
+            };
+            while state.pending.is_empty() && !state.closed {
+                state = match queue.changed.wait(state) {
+                    Ok(state) => state,
+                    Err(_) => return,
+                };
             }
+            if state.pending.is_empty() {
+                return; // closed and drained
+            }
+            let before = state.pending.len();
+            state.pending.retain(|job| !job.respond.is_closed());
+            let abandoned = before - state.pending.len();
+            if abandoned > 0 {
+                metrics::counter!(format!("{prefix}_abandoned_requests_total"))
+                    .increment(abandoned as u64);
+            }
+            take_batch(&mut state.pending, config)
+        };
+        if !batch.is_empty() {
+            run_batch(model, lane, batch, prefix);
         }
-        while let Ok(jobs) = receiver.try_recv() {
-            pending.extend(jobs);
-        }
-        let before = pending.len();
-        pending.retain(|job| !job.respond.is_closed());
-        let abandoned = before - pending.len();
-        if abandoned > 0 {
-            metrics::counter!(format!("{prefix}_abandoned_requests_total"))
-                .increment(abandoned as u64);
-        }
-        let batch = take_batch(&mut pending, config);
-        if batch.is_empty() {
-            continue;
-        }
-        run_batch(model, batch, prefix);
     }
 }
 
@@ -146,11 +182,11 @@ fn take_batch(pending: &mut VecDeque<Job>, config: BatcherConfig) -> Vec<Job> {
     batch
 }
 
-fn run_batch(model: &Model, batch: Vec<Job>, prefix: &'static str) {
+fn run_batch(model: &Model, lane: usize, batch: Vec<Job>, prefix: &'static str) {
     let started = Instant::now();
     let inputs: Vec<&Encoded> = batch.iter().map(|job| &job.encoded).collect();
     let padded_tokens = inputs.iter().map(|e| e.len()).max().unwrap_or(0) * inputs.len();
-    let result = model.forward(&inputs);
+    let result = model.forward(lane, &inputs);
     let inference = started.elapsed();
     let batch_size = batch.len();
     metrics::histogram!(format!("{prefix}_batch_size")).record(batch_size as f64);

@@ -38,7 +38,8 @@ impl Encoded {
 pub struct Model {
     pub spec: ModelSpec,
     tokenizer: Tokenizer,
-    session: Mutex<Session>,
+    /// One session per lane: lanes run forward passes in parallel.
+    sessions: Vec<Mutex<Session>>,
     /// The graph's inputs, in its order.
     input_names: Vec<String>,
     pad_id: i64,
@@ -134,12 +135,14 @@ fn load_tokenizer(path: &Path, max_length: usize) -> Result<(Tokenizer, u32), Lo
 }
 
 impl Model {
-    /// Loads the model in `dir` as `spec` declares it, with `threads` intra-op threads, and
-    /// warms it up; any disagreement between files and manifest is an error naming the file.
+    /// Loads the model in `dir` as `spec` declares it, as `lanes` sessions of `threads`
+    /// intra-op threads each, and warms them up; any disagreement between files and manifest is
+    /// an error naming the file.
     pub fn load(
         dir: &Path,
         spec: ModelSpec,
         environment: &ort::environment::Environment,
+        lanes: usize,
         threads: usize,
     ) -> Result<Self, LoadError> {
         let files = ModelFiles::locate(dir)?;
@@ -169,17 +172,23 @@ impl Model {
             id: spec.id.clone(),
             message: e.to_string(),
         };
-        let session = Session::builder(environment)
-            .map_err(session_error)?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| session_error(e.into()))?
-            .with_intra_threads(threads.max(1))
-            .map_err(|e| session_error(e.into()))?
-            // On a shared machine, spinning threads steal the CPU the other thread needs.
-            .with_intra_op_spinning(false)
-            .map_err(|e| session_error(e.into()))?
-            .commit_from_file(&files.onnx)
-            .map_err(session_error)?;
+        let open = || {
+            Session::builder(environment)
+                .map_err(session_error)?
+                .with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(|e| session_error(e.into()))?
+                .with_intra_threads(threads.max(1))
+                .map_err(|e| session_error(e.into()))?
+                // On a shared machine, spinning threads steal the CPU the other thread needs.
+                .with_intra_op_spinning(false)
+                .map_err(|e| session_error(e.into()))?
+                .commit_from_file(&files.onnx)
+                .map_err(session_error)
+        };
+        let sessions = (0..lanes.max(1))
+            .map(|_| open())
+            .collect::<Result<Vec<_>, _>>()?;
+        let session = &sessions[0];
 
         let input_names: Vec<String> = session
             .inputs()
@@ -225,17 +234,19 @@ impl Model {
         let model = Self {
             spec,
             tokenizer,
-            session: Mutex::new(session),
+            sessions: sessions.into_iter().map(Mutex::new).collect(),
             input_names,
             pad_id: i64::from(pad_id),
         };
-        model.warm_up()?;
+        for lane in 0..model.lanes() {
+            model.warm_up(lane)?;
+        }
         Ok(model)
     }
 
     /// Runs one batch so the first request does not pay for lazy initialisation, and checks
     /// the output's width against the manifest.
-    fn warm_up(&self) -> Result<(), LoadError> {
+    fn warm_up(&self, lane: usize) -> Result<(), LoadError> {
         let texts = [
             "warm-up",
             "une phrase un peu plus longue pour chauffer le modèle",
@@ -246,7 +257,7 @@ impl Model {
             .collect::<Result<_, _>>()
             .map_err(|e| mismatch(&self.spec, e.to_string()))?;
         let rows = self
-            .forward(&encoded.iter().collect::<Vec<_>>())
+            .forward(lane, &encoded.iter().collect::<Vec<_>>())
             .map_err(|e| mismatch(&self.spec, e.to_string()))?;
         let width = rows.first().map_or(0, Vec::len);
         if width != self.spec.dimension {
@@ -273,9 +284,19 @@ impl Model {
         })
     }
 
-    /// One vector per input (pooled embedding or logits), in input order. Inputs are padded to
-    /// the longest; the attention mask keeps padding out of every result.
-    pub fn forward(&self, batch: &[&Encoded]) -> Result<Vec<Vec<f32>>, InferenceError> {
+    /// Sessions that can run at once.
+    pub fn lanes(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// One vector per input (pooled embedding or logits), in input order, computed on session
+    /// `lane`. Inputs are padded to the longest; the attention mask keeps padding out of every
+    /// result.
+    pub fn forward(
+        &self,
+        lane: usize,
+        batch: &[&Encoded],
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
         let internal = |e: ort::Error| InferenceError::Internal(e.to_string());
         let longest = batch.iter().map(|e| e.len()).max().unwrap_or(0);
         let mut ids = Array2::<i64>::from_elem((batch.len(), longest), self.pad_id);
@@ -299,8 +320,7 @@ impl Model {
                 Tensor::from_array(array).map_err(internal)?.into(),
             ));
         }
-        let mut session = self
-            .session
+        let mut session = self.sessions[lane % self.sessions.len()]
             .lock()
             .expect("a panic never happens while the session is held");
         let outputs = session.run(inputs).map_err(internal)?;

@@ -158,10 +158,14 @@ pub async fn load_engine(
         let environment = runtime::init(&library)?;
         let started = std::time::Instant::now();
         let max_batch_size = spec.max_batch_size.map_or(config.max_batch_size, |m| m.min(config.max_batch_size));
-        let model = Arc::new(Model::load(&config.models_dir.join(&id), spec, &environment, config.threads())?);
-        tracing::info!(model = %id, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "model loaded and warmed up");
+        // The thread budget as one session of that many threads when the model batches; as
+        // single-threaded sessions running side by side when it takes one text per pass (a
+        // batch of one leaves a second thread little to do).
+        let (lanes, threads) = if max_batch_size == 1 { (config.threads(), 1) } else { (1, config.threads()) };
+        let model = Arc::new(Model::load(&config.models_dir.join(&id), spec, &environment, lanes, threads)?);
+        tracing::info!(model = %id, lanes, threads, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "model loaded and warmed up");
         let batcher = Batcher::start(
-            model.clone(),
+            &model,
             BatcherConfig {
                 max_batch_tokens: config.max_batch_tokens,
                 max_batch_size,
