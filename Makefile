@@ -9,6 +9,7 @@ up: models
 
 test: models
 	@source scripts/env.sh && cargo test --release --workspace --all-targets --locked
+	@scripts/contract-test
 
 # The offline models and the ONNX Runtime library, cached outside the clone by recipe.
 models:

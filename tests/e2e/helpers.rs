@@ -161,10 +161,16 @@ async fn seed_and_index(recommender: SocketAddr) {
     aras_catalog::vehicles::upsert(&pool, &vehicles)
         .await
         .expect("seeding");
+    index_catalog(recommender).await;
+}
+
+/// Waits for `recommender` to serve (2 minutes at most), then indexes what its store lacks.
+pub async fn index_catalog(recommender: SocketAddr) {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{recommender}"))
         .unwrap()
         .connect_lazy();
     let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let mut serving = false;
     for _ in 0..1200 {
         let request = tonic_health::pb::HealthCheckRequest {
             service: aras_proto::recommender::v1::recommender_server::SERVICE_NAME.into(),
@@ -175,12 +181,18 @@ async fn seed_and_index(recommender: SocketAddr) {
             .await
             .is_ok_and(|r| r.into_inner().status == 1)
         {
+            serving = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(
+        serving,
+        "the recommender at {recommender} did not serve within 2 minutes"
+    );
     let mut stream = RecommenderClient::new(channel)
-        .index_catalog(IndexCatalogRequest { full: false })
+        // Everything: another recommender on the same catalog may have marked it indexed.
+        .index_catalog(IndexCatalogRequest { full: true })
         .await
         .expect("indexing starts")
         .into_inner();
@@ -278,20 +290,12 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(gateway_config()).await
 }
 
-/// A gateway with `config`, once readiness says 200.
+/// A gateway with `config`, once every backend it calls reports SERVING.
 pub async fn spawn_app_with(config: GatewayConfig) -> TestApp {
     let app = spawn_gateway(config).await;
-    // Models load in seconds; readiness turns 200 when they are warm.
-    for _ in 0..600 {
-        if app.get("/api/v1/health/ready").await.0 == 200 {
-            return app;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the backends did not become ready within 60 s: {}",
-        app.get("/api/v1/health").await.2
-    );
+    app.wait_until_serving(&["ranking", "sentiment", "embedding", "recommender"])
+        .await;
+    app
 }
 
 /// A gateway whose backends do not exist: a port that was bound and released.
@@ -335,6 +339,26 @@ impl TestApp {
     }
 
     /// POSTs `body` as JSON; returns the status, the content type and the parsed body.
+    /// Waits (60 s at most, then fails the test) until the health report lists every one of
+    /// `backends` as serving: models load and warm in seconds.
+    pub async fn wait_until_serving(&self, backends: &[&str]) {
+        let mut health = Value::Null;
+        for _ in 0..600 {
+            health = self.get("/api/v1/health").await.2;
+            let serving = |name: &&str| {
+                health["dependencies"].as_array().is_some_and(|all| {
+                    all.iter()
+                        .any(|d| d["name"] == *name && d["status"] == "serving")
+                })
+            };
+            if backends.iter().all(serving) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{backends:?} did not all serve within 60 s: {health}");
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, String, Value) {
         self.post_raw(path, "application/json", serde_json::to_vec(body).unwrap())
             .await
@@ -431,6 +455,10 @@ pub fn seed_request() -> Value {
 
 /// Asserts an RFC 9457 body with `status` whose detail contains `needle`.
 pub fn assert_problem(got: &(u16, String, Value), status: u16, needle: &str) {
+    assert!(
+        !needle.is_empty(),
+        "a detail needle that cannot fail checks nothing"
+    );
     let (code, content_type, body) = got;
     assert_eq!(*code, status, "{body}");
     assert_eq!(content_type, "application/problem+json", "{body}");

@@ -2,6 +2,8 @@
 #![allow(clippy::too_many_lines)] // tables of cases read best whole
 
 mod embeddings;
+mod faults;
+mod grpc;
 mod helpers;
 mod jobs;
 mod livreurs;

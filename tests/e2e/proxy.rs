@@ -25,15 +25,20 @@ impl TcpProxy {
             upstream,
             tasks: Arc::new(Mutex::new(Vec::new())),
         };
-        proxy.accept_on(listener);
+        proxy.accept_on(listener, true);
         proxy
     }
 
-    fn accept_on(&self, listener: TcpListener) {
+    /// Accepts on `listener`; forwards each connection, or (`forward` false) holds it open
+    /// without a byte either way, as a hung dependency would.
+    fn accept_on(&self, listener: TcpListener, forward: bool) {
         let (upstream, tasks) = (self.upstream, Arc::clone(&self.tasks));
         let acceptor = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let connection = tokio::spawn(async move {
+                    if !forward {
+                        std::future::pending::<()>().await;
+                    }
                     if let Ok(mut server) = TcpStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
@@ -54,10 +59,21 @@ impl TcpProxy {
 
     /// Listens again on the same port.
     pub async fn restore(&self) {
+        self.listen_again(true).await;
+    }
+
+    /// Closes every live connection, then accepts new ones but never answers: calls through
+    /// the proxy hang until their deadline.
+    pub async fn stall(&self) {
+        self.cut();
+        self.listen_again(false).await;
+    }
+
+    async fn listen_again(&self, forward: bool) {
         // The aborted acceptor drops its listener asynchronously: retry the bind briefly.
         for _ in 0..100 {
             if let Ok(listener) = TcpListener::bind(self.addr).await {
-                self.accept_on(listener);
+                self.accept_on(listener, forward);
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -24,6 +24,17 @@ fn request(product_id: i64, client_id: i64, review: &str) -> Value {
     })
 }
 
+/// `vehicle` is either gone from the answer or shown unavailable.
+fn assert_not_shown_available(answer: &Value, vehicle: i64) {
+    let shown = answer["recommendations"].as_array().expect("a list");
+    assert!(
+        shown
+            .iter()
+            .all(|r| r["id"] != vehicle || r["disponible"] == false),
+        "vehicle {vehicle} is shown available: {answer}"
+    );
+}
+
 fn ids(body: &Value) -> Vec<i64> {
     body["recommendations"]
         .as_array()
@@ -212,14 +223,7 @@ async fn a_catalog_write_invalidates_cached_answers() {
         after["cached"], false,
         "the write retired the cached answer: {after}"
     );
-    let entry = after["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == best);
-    if let Some(entry) = entry {
-        assert_eq!(entry["disponible"], false, "{after}");
-    }
+    assert_not_shown_available(&after, best);
     assert_ne!(after["recommendations"], before["recommendations"]);
 
     let (_, _, vehicle) = app.get(&format!("/api/v1/vehicles/{best}")).await;
@@ -362,7 +366,7 @@ async fn bad_requests_get_clear_problems() {
 }
 
 #[tokio::test]
-async fn without_redis_answers_are_served_uncached_and_readiness_says_degraded() {
+async fn without_redis_answers_are_served_uncached_and_health_says_degraded() {
     let mut config = gateway_config();
     config.redis.url = format!("redis://{}", dead_address().await);
     let app = spawn_app_with(config).await;
@@ -373,8 +377,9 @@ async fn without_redis_answers_are_served_uncached_and_readiness_says_degraded()
         assert_eq!(answer["cached"], false);
         assert_eq!(answer["total"], 10);
     }
-    let (status, _, report) = app.get("/api/v1/health/ready").await;
-    assert_eq!(status, 200, "still ready: {report}");
+    let (status, _, ready) = app.get("/api/v1/health/ready").await;
+    assert_eq!(status, 200, "still ready: {ready}");
+    let (_, _, report) = app.get("/api/v1/health").await;
     assert_eq!(report["status"], "degraded", "{report}");
     let redis = report["dependencies"]
         .as_array()
@@ -408,7 +413,11 @@ async fn a_dead_sentiment_service_is_a_503_within_the_deadline() {
         "no hang: {:?}",
         started.elapsed()
     );
-    assert_problem(&got, 503, "recommender");
+    assert_problem(
+        &got,
+        503,
+        "the recommender service is unavailable: the sentiment service is unavailable",
+    );
 }
 
 #[tokio::test]
@@ -423,7 +432,7 @@ async fn an_unindexed_catalog_is_a_503_naming_the_fix() {
             &request(5, fresh_client(), POSITIVE),
         )
         .await;
-    assert_problem(&got, 503, "recommender");
+    assert_problem(&got, 503, "run `aras index`");
 }
 
 /// A gateway on a recommender of its own (started with `config`), once that one serves.
@@ -441,19 +450,276 @@ async fn app_with_own_recommender(
     gateway.recommender_url = format!("http://{addr}");
     let app = spawn_gateway(gateway).await;
     // It serves once the embedding service has given the dimension and its store is open.
-    for _ in 0..300 {
-        let health = app.get("/api/v1/health").await.2;
-        let dependencies = health["dependencies"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if dependencies
-            .iter()
-            .any(|d| d["name"] == "recommender" && d["status"] == "serving")
-        {
+    app.wait_until_serving(&["recommender"]).await;
+    app
+}
+
+/// The recommender cannot publish a catalog write's version (its Redis link is cut): cached
+/// answers may be served until a newer answer or the publish retry raises the version, never
+/// after. Versions only move forward, whoever raises them.
+#[tokio::test]
+async fn a_catalog_write_whose_version_publish_fails_leaves_no_stale_answer_after_the_retry() {
+    use fred::prelude::{ClientLike as _, KeysInterface as _};
+    let _catalog_mine = CATALOG.write().await;
+    let b = backends();
+    let redis = crate::proxy::TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let mut config = recommender_config(b.sentiment, b.embedding, scratch_dir("vectors-versions"));
+    config.redis.url = format!("redis://{}", redis.addr);
+    config.redis.prefix = format!("{}-versions:", crate::helpers::run_id());
+    let prefix = config.redis.prefix.clone();
+    let version_key = format!("{prefix}{}", aras_common::redis::CATALOG_VERSION_KEY);
+    let app = app_with_own_recommender_indexed(config).await;
+    let mut direct = gateway_config().redis;
+    direct.prefix = prefix;
+    let direct = direct.connect().unwrap();
+    direct.wait_for_connect().await.unwrap();
+
+    let body = request(11, fresh_client(), POSITIVE);
+    let (_, _, before) = app.post_json("/api/v1/recommendations", &body).await;
+    let (_, _, cached) = app.post_json("/api/v1/recommendations", &body).await;
+    assert_eq!(cached["cached"], true, "{cached}");
+    let published: u64 = direct.get(&version_key).await.unwrap();
+
+    redis.cut();
+    let best = ids(&before)[0];
+    let (status, _, updated) = app
+        .patch_json(
+            &format!("/api/v1/vehicles/{best}"),
+            &json!({ "disponible": false }),
+        )
+        .await;
+    assert_eq!(status, 200, "the write succeeds without Redis: {updated}");
+    let written = updated["catalog_version"].as_u64().unwrap();
+    assert!(written > published, "{written} > {published}");
+    let held: u64 = direct.get(&version_key).await.unwrap();
+    assert_eq!(
+        held, published,
+        "the publish failed: Redis still holds the old version"
+    );
+
+    // Any answer computed after the write carries its version: the gateway raises it.
+    let (_, _, other) = app
+        .post_json(
+            "/api/v1/recommendations",
+            &request(12, fresh_client(), POSITIVE),
+        )
+        .await;
+    assert_eq!(other["cached"], false, "{other}");
+    let held: u64 = direct.get(&version_key).await.unwrap();
+    assert_eq!(
+        held, written,
+        "the gateway raised the version from the answer"
+    );
+    let (_, _, after) = app.post_json("/api/v1/recommendations", &body).await;
+    assert_eq!(
+        after["cached"], false,
+        "the stale answer is retired: {after}"
+    );
+    assert_not_shown_available(&after, best);
+
+    // The recommender's retry lands once Redis is back, and never lowers the version.
+    direct
+        .set::<(), _, _>(&version_key, published, None, None, false)
+        .await
+        .unwrap();
+    let restored = Instant::now();
+    redis.restore().await;
+    loop {
+        let held: u64 = direct.get(&version_key).await.unwrap();
+        if held == written {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            restored.elapsed() < Duration::from_secs(5),
+            "the publish was not retried within 5 s of Redis coming back (holds {held})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    println!(
+        "fault version publish: retried and published {:?} after Redis came back",
+        restored.elapsed()
+    );
+    let (_, _, again) = app.post_json("/api/v1/recommendations", &body).await;
+    assert_not_shown_available(&again, best);
+
+    let (status, ..) = app
+        .patch_json(
+            &format!("/api/v1/vehicles/{best}"),
+            &json!({ "disponible": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+/// [`app_with_own_recommender`], its store indexed; indexing bumps the catalog version, so the
+/// caller holds [`CATALOG`] for writing.
+async fn app_with_own_recommender_indexed(
+    config: aras_recommender::RecommenderConfig,
+) -> crate::helpers::TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let redis_prefix = config.redis.prefix.clone();
+    tokio::spawn(aras_recommender::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    crate::helpers::index_catalog(addr).await;
+    let mut gateway = gateway_config();
+    gateway.recommender_url = format!("http://{addr}");
+    gateway.redis.prefix = redis_prefix;
+    let app = spawn_gateway(gateway).await;
+    app.wait_until_serving(&["recommender"]).await;
     app
+}
+
+/// The embedding service hangs: the recommender's call to it gets what is left of the
+/// gateway's deadline, not a fixed 5 s, so the client hears why within its own budget.
+#[tokio::test]
+async fn a_hung_dependency_is_a_504_within_the_callers_budget() {
+    let b = backends();
+    let embedding = crate::proxy::TcpProxy::start(b.embedding).await;
+    let config = recommender_config(
+        b.sentiment,
+        embedding.addr,
+        scratch_dir("vectors-hung-embedding"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(aras_recommender::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    let mut gateway = gateway_config();
+    gateway.recommender_url = format!("http://{addr}");
+    let budget = Duration::from_millis(1500);
+    gateway.grpc_timeout = budget;
+    let app = spawn_gateway(gateway).await;
+    app.wait_until_serving(&["recommender"]).await;
+
+    embedding.stall().await;
+    let started = Instant::now();
+    let got = app
+        .post_json(
+            "/api/v1/recommendations",
+            &request(5, fresh_client(), POSITIVE),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert_problem(
+        &got,
+        504,
+        "the recommender service did not answer in time: the embedding service did not answer in time",
+    );
+    assert!(
+        elapsed >= budget.mul_f64(0.8) && elapsed < budget + Duration::from_millis(100),
+        "answered at {elapsed:?}, for a budget of {budget:?}"
+    );
+    println!("fault embedding hung: 504 after {elapsed:?} for a {budget:?} budget");
+}
+
+/// Redis cut and restored under a trickle of one repeated request: every request is answered
+/// (uncached while Redis is away, each within its short Redis timeout), and hits resume
+/// within 5 s of Redis coming back.
+#[tokio::test]
+async fn redis_cut_and_restored_under_a_trickle() {
+    let _catalog_unchanged = CATALOG.read().await;
+    let redis = crate::proxy::TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let mut config = gateway_config();
+    config.redis.url = format!("redis://{}", redis.addr);
+    let app = spawn_app_with(config).await;
+    let body = request(21, fresh_client(), POSITIVE);
+    let post = || app.post_json("/api/v1/recommendations", &body);
+    assert_eq!(post().await.0, 200);
+    assert_eq!(post().await.2["cached"], true);
+
+    redis.cut();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let started = Instant::now();
+        let (status, _, answer) = post().await;
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(status, 200, "served without Redis: {answer}");
+        assert_eq!(answer["cached"], false, "{answer}");
+    }
+    redis.restore().await;
+    let restored = Instant::now();
+    loop {
+        let (status, _, answer) = post().await;
+        assert_eq!(status, 200, "{answer}");
+        if answer["cached"] == true {
+            break;
+        }
+        assert!(
+            restored.elapsed() < Duration::from_secs(5),
+            "no cache hit within 5 s of Redis coming back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "fault redis cut: 0 requests failed (slowest uncached answer {slowest:?}); hits again {:?} after the restore",
+        restored.elapsed()
+    );
+}
+
+/// The recommender's Postgres cut and restored: recommendations answer 503 naming the
+/// database (at once, not after a deadline) and recover within 5 s of the restore.
+#[tokio::test]
+async fn the_recommenders_postgres_cut_and_restored() {
+    // Indexing its own store bumps the catalog version, which retires cached answers.
+    let _catalog_mine = CATALOG.write().await;
+    let b = backends();
+    let postgres = crate::proxy::TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mut config = recommender_config(b.sentiment, b.embedding, scratch_dir("vectors-pg-cut"));
+    config.database.url = config
+        .database
+        .url
+        .replace("127.0.0.1:5432", &postgres.addr.to_string());
+    let app = app_with_own_recommender_indexed(config).await;
+    let post = || async {
+        app.post_json(
+            "/api/v1/recommendations",
+            &request(31, fresh_client(), POSITIVE),
+        )
+        .await
+    };
+    assert_eq!(post().await.0, 200);
+
+    postgres.cut();
+    let mut failed = 0;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let got = post().await;
+        slowest = slowest.max(started.elapsed());
+        assert_problem(
+            &got,
+            503,
+            "the recommender service is unavailable: the catalog database (Postgres) is unavailable",
+        );
+        failed += 1;
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "refused at once: {slowest:?}"
+    );
+    postgres.restore().await;
+    let restored = Instant::now();
+    loop {
+        let (status, _, body) = post().await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            restored.elapsed() < Duration::from_secs(5),
+            "no recovery within 5 s of Postgres coming back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "fault recommender postgres cut: {failed} requests refused with 503 (slowest {slowest:?}); recovered {:?} after the restore",
+        restored.elapsed()
+    );
 }

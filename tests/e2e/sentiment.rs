@@ -218,6 +218,6 @@ async fn invalid_reviews_are_422_with_a_clear_detail() {
         )
         .await,
         400,
-        "",
+        "invalid unicode code point",
     );
 }

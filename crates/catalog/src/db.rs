@@ -33,6 +33,17 @@ pub struct DatabaseConfig {
         default_value_t = 16
     )]
     pub pool_size: usize,
+
+    /// Longest wait for a pooled connection, or to open one (connect included): past it the
+    /// request fails as "unavailable" instead of queueing behind a Postgres that does not answer.
+    #[arg(
+        id = "database_timeout",
+        long = "database-timeout",
+        env = "ARAS_DATABASE_TIMEOUT",
+        default_value = "2s",
+        value_parser = humantime::parse_duration
+    )]
+    pub timeout: std::time::Duration,
 }
 
 impl DatabaseConfig {
@@ -43,8 +54,10 @@ impl DatabaseConfig {
 
     /// A pool; connections open lazily, so this succeeds while Postgres is down.
     pub fn pool(&self) -> CatalogResult<Pool> {
+        let mut config = self.parsed()?;
+        config.connect_timeout(self.timeout);
         let manager = Manager::from_config(
-            self.parsed()?,
+            config,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -52,6 +65,10 @@ impl DatabaseConfig {
         );
         Pool::builder(manager)
             .max_size(self.pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(self.timeout))
+            .create_timeout(Some(self.timeout))
+            .recycle_timeout(Some(self.timeout))
             .build()
             .map_err(|e| CatalogError::Internal(e.to_string()))
     }

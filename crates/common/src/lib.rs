@@ -7,6 +7,7 @@
 //! - [`correlation`]: the `x-correlation-id` carried from the gateway through every service.
 //! - [`grpc`]: gRPC server bootstrap (health, reflection, `/metrics`, per-call span and metrics)
 //!   and the outgoing-request helper (deadline, correlation id, trace context).
+//! - [`replicas`]: client-side balancing over every replica of a backend, dead ones ejected.
 //! - [`redis`]: the Redis client settings shared by the cache and the catalog-version publisher.
 //! - [`problem`]: RFC 9457 `application/problem+json` responses and the gRPC → HTTP status map.
 
@@ -15,5 +16,6 @@ pub mod grpc;
 pub mod metrics;
 pub mod problem;
 pub mod redis;
+pub mod replicas;
 pub mod shutdown;
 pub mod telemetry;

@@ -58,16 +58,29 @@ impl Problem {
     }
 }
 
+/// Seconds a client should wait before retrying an overloaded or unavailable service.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let body = serde_json::to_vec(&self).expect("a problem always serialises");
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        // Overload and unavailability pass: say when to come back (RFC 9110, 10.2.3).
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+        }
+        response
     }
 }
 

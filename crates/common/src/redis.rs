@@ -4,10 +4,16 @@
 
 use std::time::Duration;
 
-use fred::prelude::{Builder, Client, ClientLike as _, Config, ReconnectPolicy};
+use fred::prelude::{Builder, Client, ClientLike as _, Config, LuaInterface as _, ReconnectPolicy};
 
 /// Key (after the prefix) holding the catalog version, which cached recommendations are keyed by.
 pub const CATALOG_VERSION_KEY: &str = "catalog_version";
+
+/// Sets the key to ARGV[1] unless it holds a larger number; answers what it holds after.
+const RAISE_TO: &str = "local held = tonumber(redis.call('GET', KEYS[1]) or '0') \
+    local wanted = tonumber(ARGV[1]) \
+    if wanted > held then redis.call('SET', KEYS[1], ARGV[1]) return wanted end \
+    return held";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisConfig {
@@ -55,6 +61,20 @@ impl RedisConfig {
         // The connection task reconnects on its own; its end is only the client's shutdown.
         let _connection = client.connect();
         Ok(client)
+    }
+
+    /// Raises the published catalog version to `version`, atomically, unless Redis holds a
+    /// later one: versions only move forward, whoever writes them and in whatever order (a
+    /// recommender retrying an old publish, a gateway adopting the version of an answer).
+    /// Returns the version Redis holds afterwards.
+    pub async fn raise_catalog_version(
+        &self,
+        client: &Client,
+        version: u64,
+    ) -> Result<u64, fred::error::Error> {
+        client
+            .eval(RAISE_TO, self.key(CATALOG_VERSION_KEY), version)
+            .await
     }
 
     /// `prefix` + `key`.

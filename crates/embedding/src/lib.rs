@@ -27,7 +27,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (health, mut routes) = aras_common::grpc::base_routes();
+    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME]);
     let slot = Arc::default();
     let service = service::EmbeddingService::new(Arc::clone(&slot), config.inference.clone());
     routes.add_service(EmbeddingServer::new(service));

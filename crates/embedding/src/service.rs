@@ -1,9 +1,7 @@
 //! `Embed` and `Info`.
 
-use std::time::Instant;
-
+use aras_inference::InferenceConfig;
 use aras_inference::service::{EngineSlot, engine, stage_timings};
-use aras_inference::{Encoded, InferenceConfig, InferenceError};
 use aras_proto::embedding::v1::embedding_server::Embedding;
 use aras_proto::embedding::v1::{
     EmbedRequest, EmbedResponse, InfoRequest, InfoResponse, InputType, Vector,
@@ -49,20 +47,17 @@ impl Embedding for EmbeddingService {
             InputType::Passage => spec.passage_prefix.as_str(),
             InputType::Unspecified => "",
         };
-        let started = Instant::now();
-        let encoded: Vec<Encoded> = request
+        let texts = request
             .texts
             .iter()
-            .map(|t| engine.model.encode(&format!("{prefix}{t}")))
-            .collect::<Result<_, InferenceError>>()?;
-        let tokenize = started.elapsed();
-        let tokens: Vec<(usize, bool)> = encoded.iter().map(|e| (e.len(), e.truncated)).collect();
-        let rows = engine.batcher.infer(encoded).await?;
-        let timings = stage_timings(tokenize, &rows);
+            .map(|t| format!("{prefix}{t}"))
+            .collect();
+        let inferred = engine.batcher.infer(texts).await?;
+        let timings = stage_timings(&inferred);
+        let rows = inferred.rows;
         let embeddings = rows
             .into_iter()
-            .zip(tokens)
-            .map(|(row, (tokens, truncated))| {
+            .map(|row| {
                 let mut values = row.values;
                 // A graph that normalises already gives unit vectors either way.
                 if request.normalize && !spec.normalized {
@@ -70,8 +65,8 @@ impl Embedding for EmbeddingService {
                 }
                 Vector {
                     values,
-                    tokens: count(tokens),
-                    truncated,
+                    tokens: count(row.tokens),
+                    truncated: row.truncated,
                 }
             })
             .collect();

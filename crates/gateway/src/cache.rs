@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aras_common::redis::{CATALOG_VERSION_KEY, RedisConfig};
-use fred::prelude::{Client, ClientLike as _, Expiration, KeysInterface as _, SetOptions};
+use fred::prelude::{Client, ClientLike as _, Expiration, KeysInterface as _};
 use sha2::{Digest as _, Sha256};
 
 /// What shapes a recommendation, hence its cache key.
@@ -52,22 +52,15 @@ impl Cache {
             .inspect_err(|e| failed("version", e))
     }
 
-    /// Adopts `version` when Redis has none (it restarted empty); a version published meanwhile
-    /// by the recommender wins.
-    pub async fn adopt_catalog_version(&self, version: u64) {
-        let result: Result<Option<String>, _> = self
-            .client
-            .set(
-                self.config.key(CATALOG_VERSION_KEY),
-                version,
-                None,
-                Some(SetOptions::NX),
-                false,
-            )
-            .await;
-        if let Err(error) = result {
-            failed("adopt_version", &error);
-        }
+    /// Raises the published catalog version to `version` (that of an answer just computed),
+    /// unless Redis holds a later one: a recommender whose publish failed, or a Redis that
+    /// restarted empty, cannot leave lookups on an old version. Returns what Redis holds.
+    pub async fn raise_catalog_version(&self, version: u64) -> Option<u64> {
+        self.config
+            .raise_catalog_version(&self.client, version)
+            .await
+            .inspect_err(|e| failed("raise_version", e))
+            .ok()
     }
 
     pub fn key(&self, key: &CacheKey<'_>, catalog_version: u64) -> String {

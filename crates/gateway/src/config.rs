@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aras_catalog::DatabaseConfig;
 use aras_common::redis::RedisConfig;
+use aras_common::replicas::ReplicaConfig;
 use aras_common::telemetry::TelemetryConfig;
 use aras_jobs::amqp::AmqpConfig;
 
@@ -16,7 +17,8 @@ pub struct GatewayConfig {
     #[arg(long, env = "ARAS_GATEWAY_ADDR", default_value = "127.0.0.1:8000")]
     pub listen_addr: SocketAddr,
 
-    /// URL of the ranking service.
+    /// URL of the ranking service; several, comma-separated, for several replicas (each name
+    /// may also resolve to several addresses, as a headless Service does).
     #[arg(
         long,
         env = "ARAS_RANKING_URL",
@@ -24,7 +26,7 @@ pub struct GatewayConfig {
     )]
     pub ranking_url: String,
 
-    /// URL of the sentiment service.
+    /// URL(s) of the sentiment service, comma-separated (see `ARAS_RANKING_URL`).
     #[arg(
         long,
         env = "ARAS_SENTIMENT_URL",
@@ -32,7 +34,7 @@ pub struct GatewayConfig {
     )]
     pub sentiment_url: String,
 
-    /// URL of the embedding service.
+    /// URL(s) of the embedding service, comma-separated (see `ARAS_RANKING_URL`).
     #[arg(
         long,
         env = "ARAS_EMBEDDING_URL",
@@ -40,13 +42,22 @@ pub struct GatewayConfig {
     )]
     pub embedding_url: String,
 
-    /// URL of the recommender service.
+    /// URL(s) of the recommender service, comma-separated (see `ARAS_RANKING_URL`).
     #[arg(
         long,
         env = "ARAS_RECOMMENDER_URL",
         default_value = "http://127.0.0.1:50053"
     )]
     pub recommender_url: String,
+
+    /// How the replicas behind each URL list are found and checked.
+    #[command(flatten)]
+    pub replicas: ReplicaConfig,
+
+    /// Most calls in flight to one backend service; more are refused at once with 429 and
+    /// `Retry-After` rather than queued.
+    #[arg(long, env = "ARAS_BACKEND_MAX_IN_FLIGHT", default_value_t = 128)]
+    pub backend_max_in_flight: usize,
 
     /// Longest review accepted by `POST /api/v1/recommendations`, in characters.
     #[arg(long, env = "ARAS_MAX_REVIEW_CHARS", default_value_t = 5000)]

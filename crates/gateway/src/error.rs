@@ -56,14 +56,25 @@ impl ApiError {
 
 fn upstream_problem(service: &str, status: &tonic::Status) -> Problem {
     let http = http_status(status.code());
+    // A reason the service itself gave says what to do ("run `aras index`", which of its own
+    // dependencies failed); a call that failed in the channel (no connection, our deadline)
+    // carries the transport's error as its source, which is not for clients.
+    let reason = (std::error::Error::source(status).is_none() && !status.message().is_empty())
+        .then(|| status.message());
     let problem = match status.code() {
         tonic::Code::Unavailable => Problem::new(
             http,
-            format!("the {service} service is unavailable, try again shortly"),
+            match reason {
+                Some(reason) => format!("the {service} service is unavailable: {reason}"),
+                None => format!("the {service} service is unavailable, try again shortly"),
+            },
         ),
         tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => Problem::new(
             StatusCode::GATEWAY_TIMEOUT,
-            format!("the {service} service did not answer in time"),
+            match reason {
+                Some(reason) => format!("the {service} service did not answer in time: {reason}"),
+                None => format!("the {service} service did not answer in time"),
+            },
         ),
         tonic::Code::ResourceExhausted => Problem::new(
             http,

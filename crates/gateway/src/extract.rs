@@ -42,3 +42,13 @@ fn rejection_to_error(rejection: &JsonRejection) -> ApiError {
         detail,
     }
 }
+
+/// An optional field that may be absent but not `null` (with `#[serde(default)]`): a patch's
+/// `null` would say "change nothing" where the schema promises a value.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}

@@ -22,6 +22,7 @@ mod jobs;
 mod observe;
 mod openapi;
 mod routes;
+mod schema;
 mod state;
 
 use std::future::Future;

@@ -5,10 +5,17 @@ use std::time::{Duration, Instant};
 
 use aras_common::correlation::CorrelationId;
 use aras_proto::embedding::v1::embedding_client::EmbeddingClient;
+use aras_proto::embedding::v1::embedding_server::SERVICE_NAME as EMBEDDING;
 use aras_proto::ranking::v1::ranking_client::RankingClient;
+use aras_proto::ranking::v1::ranking_server::SERVICE_NAME as RANKING;
 use aras_proto::recommender::v1::recommender_client::RecommenderClient;
+use aras_proto::recommender::v1::recommender_server::SERVICE_NAME as RECOMMENDER;
 use aras_proto::sentiment::v1::sentiment_client::SentimentClient;
+use aras_proto::sentiment::v1::sentiment_server::SERVICE_NAME as SENTIMENT;
 use tonic::transport::Channel;
+use tower::ServiceBuilder;
+use tower::limit::ConcurrencyLimit;
+use tower::load_shed::LoadShed;
 
 use crate::cache::Cache;
 use crate::config::GatewayConfig;
@@ -26,11 +33,23 @@ pub struct Dependency {
     pub channel: Channel,
 }
 
+/// A backend's channel behind the gateway's admission limit: past `max_in_flight` calls at once
+/// a call is refused at once (RESOURCE_EXHAUSTED, hence 429) instead of queueing behind the
+/// HTTP/2 connection's stream limit, where it would only wait and time out.
+pub type Admitted = LoadShed<ConcurrencyLimit<Channel>>;
+
+fn admitted(channel: Channel, max_in_flight: usize) -> Admitted {
+    ServiceBuilder::new()
+        .load_shed()
+        .concurrency_limit(max_in_flight)
+        .service(channel)
+}
+
 pub struct Inner {
-    pub ranking: RankingClient<Channel>,
-    pub sentiment: SentimentClient<Channel>,
-    pub embedding: EmbeddingClient<Channel>,
-    pub recommender: RecommenderClient<Channel>,
+    pub ranking: RankingClient<Admitted>,
+    pub sentiment: SentimentClient<Admitted>,
+    pub embedding: EmbeddingClient<Admitted>,
+    pub recommender: RecommenderClient<Admitted>,
     pub cache: Cache,
     pub jobs: Jobs,
     pub sentiment_max_batch: usize,
@@ -58,19 +77,22 @@ impl AppState {
         aras_common::grpc::request(message, correlation_id, self.grpc_timeout)
     }
 
-    /// Builds lazy channels and the Redis, Postgres and broker clients: the gateway starts even
-    /// while a service or one of those is down, and the health report says so. Must run inside a Tokio runtime.
+    /// Builds lazy channels balanced over each backend's replicas, and the Redis, Postgres and
+    /// broker clients: the gateway starts even while a service or one of those is down, and
+    /// the health report says so. Must run inside a Tokio runtime.
     pub fn connect(config: &GatewayConfig) -> anyhow::Result<Self> {
-        let channel = |url: &str| aras_common::grpc::lazy_channel(url, config.grpc_timeout);
-        let ranking = channel(&config.ranking_url)?;
-        let sentiment = channel(&config.sentiment_url)?;
-        let embedding = channel(&config.embedding_url)?;
-        let recommender = channel(&config.recommender_url)?;
+        let channel =
+            |urls: &str, service| config.replicas.channel(urls, service, config.grpc_timeout);
+        let ranking = channel(&config.ranking_url, RANKING)?;
+        let sentiment = channel(&config.sentiment_url, SENTIMENT)?;
+        let embedding = channel(&config.embedding_url, EMBEDDING)?;
+        let recommender = channel(&config.recommender_url, RECOMMENDER)?;
+        let limit = config.backend_max_in_flight;
         Ok(Self(Arc::new(Inner {
-            ranking: RankingClient::new(ranking.clone()),
-            sentiment: SentimentClient::new(sentiment.clone()),
-            embedding: EmbeddingClient::new(embedding.clone()),
-            recommender: RecommenderClient::new(recommender.clone()),
+            ranking: RankingClient::new(admitted(ranking.clone(), limit)),
+            sentiment: SentimentClient::new(admitted(sentiment.clone(), limit)),
+            embedding: EmbeddingClient::new(admitted(embedding.clone(), limit)),
+            recommender: RecommenderClient::new(admitted(recommender.clone(), limit)),
             cache: Cache::connect(&config.redis, config.cache_ttl)?,
             jobs: Jobs::new(config)?,
             sentiment_max_batch: config.sentiment_max_batch,
@@ -78,22 +100,22 @@ impl AppState {
             dependencies: vec![
                 Dependency {
                     name: "ranking",
-                    grpc_service: aras_proto::ranking::v1::ranking_server::SERVICE_NAME,
+                    grpc_service: RANKING,
                     channel: ranking,
                 },
                 Dependency {
                     name: "sentiment",
-                    grpc_service: aras_proto::sentiment::v1::sentiment_server::SERVICE_NAME,
+                    grpc_service: SENTIMENT,
                     channel: sentiment,
                 },
                 Dependency {
                     name: "embedding",
-                    grpc_service: aras_proto::embedding::v1::embedding_server::SERVICE_NAME,
+                    grpc_service: EMBEDDING,
                     channel: embedding,
                 },
                 Dependency {
                     name: "recommender",
-                    grpc_service: aras_proto::recommender::v1::recommender_server::SERVICE_NAME,
+                    grpc_service: RECOMMENDER,
                     channel: recommender,
                 },
             ],

@@ -20,7 +20,7 @@ pub mod model;
 pub mod runtime;
 pub mod service;
 
-pub use batcher::{Batcher, BatcherConfig, Row};
+pub use batcher::{Backend, Batcher, BatcherConfig, Inferred, Row};
 pub use error::{InferenceError, LoadError};
 pub use manifest::{Manifest, ModelSpec, Pooling, Task};
 pub use model::{Encoded, Model};

@@ -11,7 +11,7 @@ use tonic_health::server::HealthReporter;
 
 use aras_proto::common::v1::StageTimings;
 
-use crate::batcher::{Batcher, BatcherConfig, Row};
+use crate::batcher::{Batcher, BatcherConfig, Inferred, Row};
 use crate::error::{InferenceError, LoadError};
 use crate::manifest::{Manifest, Task};
 use crate::model::Model;
@@ -108,14 +108,15 @@ pub fn validate_text(text: &str, max_chars: usize) -> Result<(), InferenceError>
 }
 
 /// Where a request's time went. Its texts may have run in several batches: the slowest counts.
-pub fn stage_timings(tokenize: std::time::Duration, rows: &[Row]) -> StageTimings {
+pub fn stage_timings(inferred: &Inferred) -> StageTimings {
+    let rows = &inferred.rows;
     let slowest_ms = |stage: fn(&Row) -> std::time::Duration| {
         rows.iter()
             .map(|r| stage(r).as_secs_f64() * 1e3)
             .fold(0.0, f64::max)
     };
     StageTimings {
-        tokenize_ms: tokenize.as_secs_f64() * 1e3,
+        tokenize_ms: inferred.tokenize.as_secs_f64() * 1e3,
         queue_ms: slowest_ms(|r| r.queue),
         inference_ms: slowest_ms(|r| r.inference),
         batch_size: rows
@@ -165,7 +166,7 @@ pub async fn load_engine(
         let model = Arc::new(Model::load(&config.models_dir.join(&id), spec, &environment, lanes, threads)?);
         tracing::info!(model = %id, lanes, threads, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "model loaded and warmed up");
         let batcher = Batcher::start(
-            &model,
+            Arc::clone(&model) as Arc<dyn crate::batcher::Backend>,
             BatcherConfig {
                 max_batch_tokens: config.max_batch_tokens,
                 max_batch_size,
@@ -193,9 +194,7 @@ pub async fn serve_with_model(
     load: impl Future<Output = Result<Engine, LoadError>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    health
-        .set_service_status(grpc_service, ServingStatus::NotServing)
-        .await;
+    set_health(&health, grpc_service, ServingStatus::NotServing).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         tokio::select! {
@@ -211,10 +210,10 @@ pub async fn serve_with_model(
     ));
     match load.await {
         Ok(engine) => {
+            let lanes = engine.batcher.lanes();
             let _ = slot.set(engine);
-            health
-                .set_service_status(grpc_service, ServingStatus::Serving)
-                .await;
+            set_health(&health, grpc_service, ServingStatus::Serving).await;
+            tokio::spawn(not_serving_when_a_lane_dies(health, grpc_service, lanes));
             tracing::info!(service = grpc_service, "serving");
             server.await??;
             Ok(())
@@ -224,5 +223,30 @@ pub async fn serve_with_model(
             let _ = server.await;
             Err(anyhow::Error::new(error).context(format!("{grpc_service} cannot start")))
         }
+    }
+}
+
+/// The service's health, under its name and the server's (`""`): a probe of either sees the
+/// same answer.
+async fn set_health(health: &HealthReporter, grpc_service: &str, status: ServingStatus) {
+    health.set_service_status(grpc_service, status).await;
+    health.set_service_status("", status).await;
+}
+
+/// Reports NOT_SERVING for good once an inference thread has died: the service answers with
+/// fewer lanes (or none) until it is restarted, which is what the orchestrator should do.
+pub async fn not_serving_when_a_lane_dies(
+    health: HealthReporter,
+    grpc_service: &'static str,
+    (lanes, mut alive): (usize, tokio::sync::watch::Receiver<usize>),
+) {
+    if alive.wait_for(|&running| running < lanes).await.is_ok() {
+        set_health(&health, grpc_service, ServingStatus::NotServing).await;
+        tracing::error!(
+            service = grpc_service,
+            lanes,
+            running = *alive.borrow(),
+            "an inference thread died: reporting NOT_SERVING until restarted"
+        );
     }
 }

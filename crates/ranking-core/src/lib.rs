@@ -378,18 +378,7 @@ pub fn rank(
             evaluation,
         })
         .collect();
-    // Closeness compared on a 1e-12 grid so that rounding noise does not decide ties; the key
-    // is a total order, as sort requires.
-    ranked.sort_by(|a, b| {
-        closeness_key(b.evaluation.closeness)
-            .cmp(&closeness_key(a.evaluation.closeness))
-            .then(
-                a.geometry
-                    .distance_pickup_km
-                    .total_cmp(&b.geometry.distance_pickup_km),
-            )
-            .then(a.index.cmp(&b.index))
-    });
+    ranked.sort_by(ranking_order);
     if let Some(k) = options.top_k {
         ranked.truncate(k.get());
     }
@@ -494,6 +483,20 @@ fn criterion_values(courier: &Courier, distance_pickup_km: f64) -> [f64; CRITERI
         Criterion::VehicleType => courier.vehicle.score(),
         Criterion::Reputation => courier.reputation.get(),
     })
+}
+
+/// Best first: higher closeness, then nearer the pickup (d(P, F1)), then input order.
+/// Closeness is compared on a 1e-12 grid so that rounding noise does not decide ties; the key
+/// is a total order, as sort requires.
+fn ranking_order(a: &RankedCourier, b: &RankedCourier) -> std::cmp::Ordering {
+    closeness_key(b.evaluation.closeness)
+        .cmp(&closeness_key(a.evaluation.closeness))
+        .then(
+            a.geometry
+                .distance_pickup_km
+                .total_cmp(&b.geometry.distance_pickup_km),
+        )
+        .then(a.index.cmp(&b.index))
 }
 
 fn closeness_key(closeness: f64) -> i64 {

@@ -223,6 +223,29 @@ fn ties_break_on_pickup_distance_then_input_order() {
 }
 
 #[test]
+fn equal_closeness_ranks_the_courier_nearer_the_pickup_first() {
+    use std::cmp::Ordering;
+    let couriers = seed_couriers();
+    let r = rank(&seed_announcement(), &couriers, &RankingOptions::default()).unwrap();
+    let (mut near, mut far) = (r.ranked[1].clone(), r.ranked[0].clone());
+    // Closeness equal but for rounding noise; input order alone would put `far` first.
+    near.evaluation.closeness = 0.5;
+    far.evaluation.closeness = 0.5 + 1e-14;
+    near.geometry.distance_pickup_km = 1.0;
+    far.geometry.distance_pickup_km = 2.0;
+    (near.index, far.index) = (1, 0);
+    assert_eq!(ranking_order(&near, &far), Ordering::Less);
+    assert_eq!(ranking_order(&far, &near), Ordering::Greater);
+    // Same distance too: input order.
+    far.geometry.distance_pickup_km = 1.0;
+    assert_eq!(ranking_order(&far, &near), Ordering::Less);
+    // A real difference in closeness outweighs the distance.
+    far.geometry.distance_pickup_km = 2.0;
+    far.evaluation.closeness = 0.5 + 1e-9;
+    assert_eq!(ranking_order(&far, &near), Ordering::Less);
+}
+
+#[test]
 fn details_explain_the_score() {
     let couriers = seed_couriers();
     let r = rank(&seed_announcement(), &couriers, &RankingOptions::default()).unwrap();
@@ -346,12 +369,15 @@ proptest! {
             prop_assert_eq!(id_a, id_b);
             prop_assert!((s_a - s_b).abs() < 1e-9);
         }
-        // The order is the same wherever scores are not tied.
-        let order = |r: &Ranking, input: &[Courier]| -> Vec<(String, f64)> {
-            r.ranked.iter().map(|c| (input[c.index].id.clone(), c.evaluation.closeness)).collect()
-        };
-        for (x, y) in order(&before, &couriers).iter().zip(order(&after, &shuffled)) {
-            prop_assert!((x.1 - y.1).abs() < 1e-9, "same score at each rank");
+        // The same courier at each rank, unless it ties its counterpart on closeness and on
+        // the distance to the pickup: only then may input order (which the shuffle changed)
+        // decide.
+        for (x, y) in before.ranked.iter().zip(&after.ranked) {
+            let (id_x, id_y) = (&couriers[x.index].id, &shuffled[y.index].id);
+            if id_x != id_y {
+                prop_assert_eq!(closeness_key(x.evaluation.closeness), closeness_key(y.evaluation.closeness));
+                prop_assert_eq!(x.geometry.distance_pickup_km, y.geometry.distance_pickup_km);
+            }
         }
         for c in &before.ranked {
             prop_assert!((0.0..=1.0).contains(&c.evaluation.closeness));

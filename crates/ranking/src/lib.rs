@@ -29,7 +29,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (health, mut routes) = aras_common::grpc::base_routes();
+    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME]);
     routes.add_service(
         RankingServer::new(service::RankingService::new(&config))
             .max_decoding_message_size(config.max_message_bytes),

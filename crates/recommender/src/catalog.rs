@@ -34,7 +34,7 @@ pub(crate) async fn update_vehicle(
     // Bumped again once the vector is written, so no answer computed from the old vector can
     // be cached under the new version.
     let version = vehicles::bump_version(&deps.pool).await?;
-    deps.publish_catalog_version(version).await;
+    deps.publish_catalog_version(version);
     Ok(UpdateVehicleResponse {
         vehicle: Some(convert::vehicle_message(&record)),
         catalog_version: version,
@@ -59,7 +59,7 @@ async fn embed_batch(
 ) -> Result<Vec<Vec<f32>>, RecommenderError> {
     let texts = records.iter().map(|r| r.vehicle.description_fr()).collect();
     let vectors = deps
-        .embed(texts, InputType::Passage, correlation_id)
+        .embed(texts, InputType::Passage, correlation_id, None)
         .await?;
     if vectors.len() != records.len() {
         return Err(RecommenderError::Internal(format!(
@@ -159,7 +159,7 @@ pub(crate) async fn index_catalog(
     // Bulk writes leave vectors in plain segments; build the search index once at the end.
     store.optimize().await?;
     let version = vehicles::bump_version(&deps.pool).await?;
-    deps.publish_catalog_version(version).await;
+    deps.publish_catalog_version(version);
     tracing::info!(indexed, version, "catalog indexed");
     let _ = progress
         .send(Ok(IndexProgress {

@@ -15,7 +15,7 @@ pub struct RecommenderConfig {
     #[arg(long, env = "ARAS_RECOMMENDER_ADDR", default_value = "127.0.0.1:50053")]
     pub listen_addr: SocketAddr,
 
-    /// gRPC URL of the sentiment service.
+    /// gRPC URL(s) of the sentiment service; comma-separated for several replicas.
     #[arg(
         long,
         env = "ARAS_SENTIMENT_URL",
@@ -23,13 +23,17 @@ pub struct RecommenderConfig {
     )]
     pub sentiment_url: String,
 
-    /// gRPC URL of the embedding service.
+    /// gRPC URL(s) of the embedding service; comma-separated for several replicas.
     #[arg(
         long,
         env = "ARAS_EMBEDDING_URL",
         default_value = "http://127.0.0.1:50052"
     )]
     pub embedding_url: String,
+
+    /// How the replicas behind each URL list are found and checked.
+    #[command(flatten)]
+    pub replicas: aras_common::replicas::ReplicaConfig,
 
     /// Deadline of each call to the sentiment and embedding services.
     #[arg(long, env = "ARAS_RECOMMENDER_RPC_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]

@@ -2,18 +2,18 @@
 //! sentiment and embedding services, and the Redis client that publishes the catalog version.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aras_catalog::Pool;
 use aras_common::correlation::CorrelationId;
 use aras_common::grpc;
-use aras_common::redis::{CATALOG_VERSION_KEY, RedisConfig};
+use aras_common::redis::RedisConfig;
 use aras_proto::embedding::v1::embedding_client::EmbeddingClient;
 use aras_proto::embedding::v1::{EmbedRequest, InfoRequest, InputType};
 use aras_proto::sentiment::v1::sentiment_client::SentimentClient;
 use aras_proto::sentiment::v1::{AnalyzeRequest, AnalyzeResponse};
 use aras_vector_store::VectorStore;
-use fred::prelude::{Client as RedisClient, KeysInterface as _};
+use fred::prelude::Client as RedisClient;
 use tonic::transport::Channel;
 
 use crate::RecommenderConfig;
@@ -25,8 +25,8 @@ pub(crate) struct Deps {
     store: OnceLock<Arc<dyn VectorStore>>,
     sentiment: SentimentClient<Channel>,
     embedding: EmbeddingClient<Channel>,
-    redis: RedisClient,
-    redis_config: RedisConfig,
+    /// The latest catalog version to publish; a task publishes it, retrying until Redis takes it.
+    version_to_publish: tokio::sync::watch::Sender<u64>,
     pub config: RecommenderConfig,
     /// Held by the indexing run, so two never interleave.
     pub indexing: tokio::sync::Mutex<()>,
@@ -34,23 +34,29 @@ pub(crate) struct Deps {
 
 impl Deps {
     pub fn new(config: RecommenderConfig, pool: Pool) -> anyhow::Result<Self> {
-        let sentiment = SentimentClient::new(grpc::lazy_channel(
+        let sentiment = SentimentClient::new(config.replicas.channel(
             &config.sentiment_url,
+            aras_proto::sentiment::v1::sentiment_server::SERVICE_NAME,
             config.rpc_timeout,
         )?);
-        let embedding = EmbeddingClient::new(grpc::lazy_channel(
+        let embedding = EmbeddingClient::new(config.replicas.channel(
             &config.embedding_url,
+            aras_proto::embedding::v1::embedding_server::SERVICE_NAME,
             config.rpc_timeout,
         )?);
-        let redis_config = config.redis.clone();
-        let redis = redis_config.connect()?;
+        let redis = config.redis.connect()?;
+        let (version_to_publish, wanted) = tokio::sync::watch::channel(0);
+        tokio::spawn(publish_catalog_versions(
+            redis,
+            config.redis.clone(),
+            wanted,
+        ));
         Ok(Self {
             pool,
             store: OnceLock::new(),
             sentiment,
             embedding,
-            redis,
-            redis_config,
+            version_to_publish,
             config,
             indexing: tokio::sync::Mutex::new(()),
         })
@@ -71,17 +77,19 @@ impl Deps {
         );
     }
 
+    /// The sentiment of `text`, within what is left of `deadline` (the caller's).
     pub async fn analyze(
         &self,
         text: &str,
         correlation_id: &CorrelationId,
+        deadline: Option<Instant>,
     ) -> Result<AnalyzeResponse, RecommenderError> {
         let request = grpc::request(
             AnalyzeRequest {
                 text: text.to_owned(),
             },
             correlation_id,
-            self.config.rpc_timeout,
+            self.budget("sentiment", deadline)?,
         );
         let response = self.sentiment.clone().analyze(request).await;
         response
@@ -89,19 +97,21 @@ impl Deps {
             .map_err(|status| RecommenderError::from_dependency("sentiment", &status))
     }
 
-    /// Unit-length vectors of `texts`, embedded as `input_type`.
+    /// Unit-length vectors of `texts`, embedded as `input_type`, within what is left of
+    /// `deadline` (the caller's).
     pub async fn embed(
         &self,
         texts: Vec<String>,
         input_type: InputType,
         correlation_id: &CorrelationId,
+        deadline: Option<Instant>,
     ) -> Result<Vec<Vec<f32>>, RecommenderError> {
         let message = EmbedRequest {
             texts,
             normalize: true,
             input_type: input_type.into(),
         };
-        let request = grpc::request(message, correlation_id, self.config.rpc_timeout);
+        let request = grpc::request(message, correlation_id, self.budget("embedding", deadline)?);
         let response = self
             .embedding
             .clone()
@@ -114,6 +124,20 @@ impl Deps {
             .into_iter()
             .map(|v| v.values)
             .collect())
+    }
+
+    /// The timeout of a call to `service`: what the caller's deadline leaves, at most the
+    /// configured one; out of time already, the call is not made.
+    fn budget(
+        &self,
+        service: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Duration, RecommenderError> {
+        grpc::budget(deadline, self.config.rpc_timeout).ok_or_else(|| {
+            RecommenderError::DeadlineExceeded(format!(
+                "no time was left to call the {service} service"
+            ))
+        })
     }
 
     /// The embedding model's id and dimension, waiting (with the shutdown) for the service to
@@ -139,13 +163,43 @@ impl Deps {
         }
     }
 
-    /// Tells the gateways the catalog changed: their cache keys carry this version. Best effort:
-    /// with Redis down there is no cache to invalidate either.
-    pub async fn publish_catalog_version(&self, version: u64) {
-        let key = self.redis_config.key(CATALOG_VERSION_KEY);
-        let result: Result<(), _> = self.redis.set(&key, version, None, None, false).await;
-        if let Err(error) = result {
-            tracing::warn!(%error, version, "could not publish the catalog version to Redis");
+    /// Tells the gateways the catalog changed: their cache keys carry this version. Returns at
+    /// once; the publisher retries while Redis is unreachable (with Redis down there is no cache
+    /// to invalidate either, and a gateway raises the version itself from the next answer).
+    pub fn publish_catalog_version(&self, version: u64) {
+        self.version_to_publish.send_if_modified(|wanted| {
+            let later = version > *wanted;
+            if later {
+                *wanted = version;
+            }
+            later
+        });
+    }
+}
+
+/// Publishes each catalog version `wanted` receives, the latest first, until Redis takes it;
+/// ends with the `Deps` that owns the sender.
+async fn publish_catalog_versions(
+    redis: RedisClient,
+    config: RedisConfig,
+    mut wanted: tokio::sync::watch::Receiver<u64>,
+) {
+    while wanted.changed().await.is_ok() {
+        let mut retry_in = Duration::from_millis(50);
+        loop {
+            let version = *wanted.borrow_and_update();
+            match config.raise_catalog_version(&redis, version).await {
+                Ok(held) => {
+                    tracing::debug!(version, held, "catalog version published");
+                    break;
+                }
+                Err(error) => {
+                    metrics::counter!("recommender_version_publish_failures_total").increment(1);
+                    tracing::warn!(%error, version, retry_in_ms = retry_in.as_millis(), "could not publish the catalog version to Redis; retrying");
+                    tokio::time::sleep(retry_in).await;
+                    retry_in = (retry_in * 2).min(Duration::from_secs(2));
+                }
+            }
         }
     }
 }

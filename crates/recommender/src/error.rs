@@ -1,7 +1,7 @@
 //! Errors of the recommender and their one mapping to gRPC statuses.
 
 use aras_catalog::CatalogError;
-use aras_scoring::recommend::{RequestError, WeightsError};
+use aras_scoring::recommend::RequestError;
 use aras_vector_store::StoreError;
 
 /// What went wrong, named for what the caller can do about it.
@@ -17,6 +17,9 @@ pub enum RecommenderError {
     /// Retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller's deadline ran out while a dependency worked.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// A bug or a broken invariant; the logs have the cause.
     #[error("{0}")]
     Internal(String),
@@ -28,18 +31,17 @@ impl From<RequestError> for RecommenderError {
     }
 }
 
-impl From<WeightsError> for RecommenderError {
-    fn from(error: WeightsError) -> Self {
-        Self::InvalidInput(format!("weights: {error}"))
-    }
-}
-
 impl From<CatalogError> for RecommenderError {
     fn from(error: CatalogError) -> Self {
         match error {
             CatalogError::NotFound(id) => Self::NotFound(format!("vehicle {id} not found")),
             CatalogError::InvalidInput(message) => Self::InvalidInput(message),
-            CatalogError::Unavailable(message) => Self::Unavailable(message),
+            CatalogError::Unavailable(message) => {
+                tracing::warn!(error = %message, "the catalog database is unavailable");
+                Self::Unavailable(
+                    "the catalog database (Postgres) is unavailable, try again shortly".into(),
+                )
+            }
             CatalogError::Internal(message) => Self::Internal(message),
         }
     }
@@ -50,7 +52,10 @@ impl From<StoreError> for RecommenderError {
         match error {
             StoreError::InvalidInput(message) => Self::InvalidInput(message),
             StoreError::NotIndexed(id) => Self::Internal(format!("vehicle {id} is not indexed")),
-            StoreError::Unavailable(message) => Self::Unavailable(message),
+            StoreError::Unavailable(message) => {
+                tracing::warn!(error = %message, "the vector store is unavailable");
+                Self::Unavailable("the vector store is unavailable, try again shortly".into())
+            }
             StoreError::Internal(message) => Self::Internal(message),
         }
     }
@@ -58,13 +63,20 @@ impl From<StoreError> for RecommenderError {
 
 impl RecommenderError {
     /// A failed call to another service: its unavailability or deadline passes on as ours.
+    /// The message is for the caller (the gateway shows it): what happened and what to do, not
+    /// the transport's error text, which goes to the log.
     pub fn from_dependency(service: &str, status: &tonic::Status) -> Self {
         match status.code() {
             tonic::Code::InvalidArgument => Self::InvalidInput(status.message().to_owned()),
-            tonic::Code::Unavailable
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::ResourceExhausted => {
-                Self::Unavailable(format!("{service} service: {}", status.message()))
+            tonic::Code::Unavailable | tonic::Code::ResourceExhausted => {
+                tracing::warn!(service, code = ?status.code(), error = %status.message(), "dependency unavailable");
+                Self::Unavailable(format!(
+                    "the {service} service is unavailable, try again shortly"
+                ))
+            }
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                tracing::warn!(service, error = %status.message(), "dependency out of time");
+                Self::DeadlineExceeded(format!("the {service} service did not answer in time"))
             }
             _ => Self::Internal(format!("{service} service: {}", status.message())),
         }
@@ -77,6 +89,7 @@ impl From<RecommenderError> for tonic::Status {
             RecommenderError::InvalidInput(message) => Self::invalid_argument(message),
             RecommenderError::NotFound(message) => Self::not_found(message),
             RecommenderError::Unavailable(message) => Self::unavailable(message),
+            RecommenderError::DeadlineExceeded(message) => Self::deadline_exceeded(message),
             RecommenderError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 Self::internal("internal error")

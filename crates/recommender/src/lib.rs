@@ -53,7 +53,7 @@ pub async fn serve(
     tracing::info!(applied, "database migrated");
     let deps = Arc::new(Deps::new(config.clone(), pool)?);
 
-    let (health, mut routes) = aras_common::grpc::base_routes();
+    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME]);
     health
         .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
         .await;
@@ -104,8 +104,7 @@ pub async fn serve(
             aras_catalog::vehicles::mark_all_for_indexing(&deps.pool).await?;
         }
         deps.set_store(store);
-        deps.publish_catalog_version(aras_catalog::vehicles::version(&deps.pool).await?)
-            .await;
+        deps.publish_catalog_version(aras_catalog::vehicles::version(&deps.pool).await?);
         anyhow::Ok(())
     };
     tokio::select! {
@@ -166,8 +165,10 @@ impl Recommender for RecommenderService {
         request: Request<RecommendRequest>,
     ) -> Result<Response<RecommendResponse>, Status> {
         let correlation_id = correlation_id(&request);
+        let deadline = aras_common::grpc::incoming_deadline(&request);
         let response =
-            recommend::recommend(&self.deps, request.into_inner(), &correlation_id).await?;
+            recommend::recommend(&self.deps, request.into_inner(), &correlation_id, deadline)
+                .await?;
         Ok(Response::new(response))
     }
 

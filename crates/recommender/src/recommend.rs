@@ -11,7 +11,7 @@ use aras_proto::embedding::v1::InputType;
 use aras_proto::recommender::v1::{
     RecommendRequest, RecommendResponse, RecommendTimings, Recommendation,
 };
-use aras_scoring::recommend::{self, Candidate, ProductType, Review, TopK, Weights};
+use aras_scoring::recommend::{self, Candidate, Query, RequestError, TopK, Weights};
 use aras_scoring::sentiment::Polarity;
 use aras_vector_store::{Example, Hit, RecommendQuery, VectorStore};
 
@@ -35,51 +35,42 @@ impl Stopwatch {
     }
 }
 
-/// A request checked at the boundary.
-struct Parsed {
-    review: Review,
-    top_k: TopK,
-    product_type: ProductType,
-    weights: Weights,
+/// The one vector of a one-text embedding call.
+fn one_vector(mut vectors: Vec<Vec<f32>>) -> Result<Vec<f32>, RecommenderError> {
+    vectors
+        .pop()
+        .ok_or_else(|| RecommenderError::Internal("no embedding returned".into()))
 }
 
-fn parse(request: &RecommendRequest, max_review_chars: usize) -> Result<Parsed, RecommenderError> {
-    let review = Review::parse(&request.review, max_review_chars)?;
-    let top_k = if request.top_k == 0 {
-        TopK::DEFAULT
-    } else {
-        TopK::try_from(request.top_k)?
-    };
-    let product_type: ProductType = request.product_type.parse()?;
-    let weights = match request.weights {
-        Some(w) => Weights::new(w.similarity, w.availability, w.reputation)?,
-        None => Weights::DEFAULT,
-    };
-    if request.product_id <= 0 {
-        return Err(RecommenderError::InvalidInput(format!(
-            "product_id must be positive, got {}",
-            request.product_id
-        )));
-    }
-    Ok(Parsed {
-        review,
-        top_k,
-        product_type,
-        weights,
-    })
+/// The request, checked by the rules the gateway applies too.
+fn query(request: &RecommendRequest, max_review_chars: usize) -> Result<Query, RequestError> {
+    Query::parse(
+        request.product_id,
+        &request.review,
+        // proto3: 0 is "not set".
+        (request.top_k != 0).then_some(request.top_k),
+        &request.product_type,
+        request
+            .weights
+            .map(|w| [w.similarity, w.availability, w.reputation]),
+        max_review_chars,
+    )
 }
 
+/// Recommends for one review; every call made for it fits in what is left of `deadline`, the
+/// caller's.
 pub(crate) async fn recommend(
     deps: &Deps,
     request: RecommendRequest,
     correlation_id: &CorrelationId,
+    deadline: Option<Instant>,
 ) -> Result<RecommendResponse, RecommenderError> {
-    let Parsed {
+    let Query {
         review,
         top_k,
         product_type,
         weights,
-    } = parse(&request, deps.config.max_review_chars)?;
+    } = query(&request, deps.config.max_review_chars)?;
     let store = deps.store()?;
     let mut timings = RecommendTimings::default();
 
@@ -88,14 +79,16 @@ pub(crate) async fn recommend(
     let started = Instant::now();
     let sentiment = async {
         (
-            deps.analyze(review.as_str(), correlation_id).await,
+            deps.analyze(review.as_str(), correlation_id, deadline)
+                .await,
             started.elapsed(),
         )
     };
     let embedding = async {
         let texts = vec![review.as_str().to_owned()];
         (
-            deps.embed(texts, InputType::Query, correlation_id).await,
+            deps.embed(texts, InputType::Query, correlation_id, deadline)
+                .await,
             started.elapsed(),
         )
     };
@@ -112,9 +105,7 @@ pub(crate) async fn recommend(
     ) = tokio::join!(sentiment, embedding, reviewed);
     let (reviewed, catalog_version) = reviewed?;
     let sentiment = sentiment?;
-    let review_vector = embedding?
-        .pop()
-        .ok_or_else(|| RecommenderError::Internal("no embedding returned".into()))?;
+    let review_vector = one_vector(embedding?)?;
     timings.sentiment_ms = sentiment_elapsed.as_secs_f64() * 1e3;
     timings.embedding_ms = embedding_elapsed.as_secs_f64() * 1e3;
     clock.lap("analyze");
@@ -127,12 +118,9 @@ pub(crate) async fn recommend(
     let vehicle_vector = if let Some(vector) = reviewed_vector? {
         vector
     } else {
-        let description = reviewed.vehicle.description_fr();
-        let vector = deps
-            .embed(vec![description], InputType::Passage, correlation_id)
-            .await?
-            .pop();
-        vector.ok_or_else(|| RecommenderError::Internal("no embedding returned".into()))?
+        let description = vec![reviewed.vehicle.description_fr()];
+        let vectors = deps.embed(description, InputType::Passage, correlation_id, deadline);
+        one_vector(vectors.await?)?
     };
     // Already read: passed as a vector, so the store does not look the vehicle up again.
     let vehicle_example = Example::Vector(vehicle_vector);

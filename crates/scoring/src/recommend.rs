@@ -92,9 +92,51 @@ impl Review {
     }
 }
 
+/// A recommendation request that passed every rule. The gateway checks with it before the
+/// cache (so an invalid request is never cached nor queued as a job), the recommender at its
+/// own boundary: one set of rules for both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub review: Review,
+    pub top_k: TopK,
+    pub product_type: ProductType,
+    pub weights: Weights,
+}
+
+impl Query {
+    /// `top_k`, `product_type` (`""`) and `weights` fall back to their defaults when absent.
+    pub fn parse(
+        product_id: i64,
+        review: &str,
+        top_k: Option<u32>,
+        product_type: &str,
+        weights: Option<[f64; 3]>,
+        max_review_chars: usize,
+    ) -> Result<Self, RequestError> {
+        if product_id <= 0 {
+            return Err(RequestError::ProductId(product_id));
+        }
+        Ok(Self {
+            review: Review::parse(review, max_review_chars)?,
+            top_k: top_k.map_or(Ok(TopK::DEFAULT), TopK::try_from)?,
+            product_type: product_type.parse()?,
+            weights: match weights {
+                Some([similarity, availability, reputation]) => {
+                    Weights::new(similarity, availability, reputation)?
+                }
+                None => Weights::DEFAULT,
+            },
+        })
+    }
+}
+
 /// A recommendation request that cannot be served as sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestError {
+    #[error("product_id must be a positive integer, got {0}")]
+    ProductId(i64),
+    #[error("weights: {0}")]
+    Weights(#[from] WeightsError),
     #[error("the review is empty")]
     EmptyReview,
     #[error("the review has {chars} characters; the limit is {max_chars}")]

@@ -28,7 +28,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (health, mut routes) = aras_common::grpc::base_routes();
+    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME]);
     let slot = Arc::default();
     let service = service::SentimentService::new(Arc::clone(&slot), config.inference.clone());
     routes.add_service(SentimentServer::new(service));

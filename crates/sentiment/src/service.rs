@@ -1,9 +1,7 @@
 //! `Analyze` and `AnalyzeBatch`.
 
-use std::time::Instant;
-
 use aras_inference::service::{EngineSlot, engine, stage_timings};
-use aras_inference::{Encoded, InferenceConfig, InferenceError};
+use aras_inference::{InferenceConfig, InferenceError};
 use aras_proto::common::v1::StageTimings;
 use aras_proto::sentiment::v1::sentiment_server::Sentiment;
 use aras_proto::sentiment::v1::{
@@ -31,19 +29,16 @@ impl SentimentService {
         let spec = &engine.model.spec;
         let scheme = LabelScheme::from_labels(&spec.labels)
             .map_err(|e| InferenceError::Internal(e.to_string()))?;
-        let started = Instant::now();
-        let encoded: Vec<Encoded> = texts
+        let texts = texts
             .iter()
-            .map(|t| engine.model.encode(&format!("{}{t}", spec.text_prefix)))
-            .collect::<Result<_, _>>()?;
-        let tokenize = started.elapsed();
-        let tokens: Vec<(usize, bool)> = encoded.iter().map(|e| (e.len(), e.truncated)).collect();
-        let rows = engine.batcher.infer(encoded).await?;
-        let timings = stage_timings(tokenize, &rows);
+            .map(|t| format!("{}{t}", spec.text_prefix))
+            .collect();
+        let inferred = engine.batcher.infer(texts).await?;
+        let timings = stage_timings(&inferred);
+        let rows = inferred.rows;
         let results = rows
             .iter()
-            .zip(tokens)
-            .map(|(row, (tokens, truncated))| {
+            .map(|row| {
                 let probabilities = softmax(&row.values);
                 let sentiment = scheme
                     .score(&probabilities)
@@ -53,8 +48,8 @@ impl SentimentService {
                     label: sentiment.polarity.as_str().to_owned(),
                     confidence: sentiment.confidence,
                     probabilities: spec.labels.iter().cloned().zip(probabilities).collect(),
-                    tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
-                    truncated,
+                    tokens: u32::try_from(row.tokens).unwrap_or(u32::MAX),
+                    truncated: row.truncated,
                 })
             })
             .collect::<Result<_, InferenceError>>()?;

@@ -19,13 +19,17 @@ pub struct WorkerConfig {
     #[arg(long, env = "ARAS_WORKER_ADDR", default_value = "127.0.0.1:50055")]
     pub listen_addr: SocketAddr,
 
-    /// URL of the recommender service.
+    /// URL(s) of the recommender service; comma-separated for several replicas.
     #[arg(
         long,
         env = "ARAS_RECOMMENDER_URL",
         default_value = "http://127.0.0.1:50053"
     )]
     pub recommender_url: String,
+
+    /// How the replicas behind each URL list are found and checked.
+    #[command(flatten)]
+    pub replicas: aras_common::replicas::ReplicaConfig,
 
     /// Deadline of each call to the recommender.
     #[arg(long, env = "ARAS_WORKER_RPC_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]

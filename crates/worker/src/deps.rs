@@ -23,8 +23,9 @@ pub struct Deps {
 impl Deps {
     /// Clients only: nothing is contacted until the first session.
     pub fn new(config: WorkerConfig) -> anyhow::Result<Self> {
-        let recommender = RecommenderClient::new(aras_common::grpc::lazy_channel(
+        let recommender = RecommenderClient::new(config.replicas.channel(
             &config.recommender_url,
+            aras_proto::recommender::v1::recommender_server::SERVICE_NAME,
             config.rpc_timeout,
         )?);
         Ok(Self {

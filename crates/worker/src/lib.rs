@@ -38,7 +38,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let deps = Arc::new(Deps::new(config)?);
-    let (health, routes) = aras_common::grpc::base_routes();
+    let (health, routes) = aras_common::grpc::base_routes(&[]);
     health
         .set_service_status(HEALTH_SERVICE, ServingStatus::NotServing)
         .await;

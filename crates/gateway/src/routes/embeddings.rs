@@ -32,7 +32,7 @@ pub enum InputType {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingsRequest {
-    #[schema(example = json!(["Citadine électrique, boîte automatique"]))]
+    #[schema(schema_with = crate::schema::embedding_input, example = json!(["Citadine électrique, boîte automatique"]))]
     input: Input,
     /// Without it the texts are embedded as given, with no prefix.
     input_type: Option<InputType>,
@@ -40,6 +40,7 @@ pub struct EmbeddingsRequest {
     #[serde(rename = "model")]
     _model: Option<String>,
     /// Only `float` is supported.
+    #[schema(pattern = "^float$")]
     encoding_format: Option<String>,
     /// Accepted for OpenAI compatibility; unused.
     #[serde(rename = "user")]
@@ -76,8 +77,8 @@ pub struct EmbeddingsResponse {
     responses(
         (status = 200, description = "One unit vector per input, in order", body = EmbeddingsResponse),
         (status = 422, description = "No input, too many inputs, an empty or over-long text", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The embedding service is at its concurrency limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The embedding service is down or still loading its model", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -22,10 +22,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct Point {
     /// Degrees, −90 to 90.
-    #[schema(example = 48.8566)]
+    #[schema(example = 48.8566, minimum = -90.0, maximum = 90.0)]
     latitude: f64,
     /// Degrees, −180 to 180.
-    #[schema(example = 2.3522)]
+    #[schema(example = 2.3522, minimum = -180.0, maximum = 180.0)]
     longitude: f64,
 }
 
@@ -61,9 +61,11 @@ pub struct Annonce {
     point_ramassage: Point,
     /// Drop-off point F2.
     point_livraison: Point,
-    /// Parcel weight: couriers with a smaller `capacite_max_kg` are rejected.
+    /// Parcel weight (> 0): couriers with a smaller `capacite_max_kg` are rejected.
+    #[schema(exclusive_minimum = 0.0)]
     poids_colis_kg: Option<f64>,
-    /// Parcel volume: couriers with a smaller declared `capacite_volume_m3` are rejected.
+    /// Parcel volume (> 0): couriers with a smaller declared `capacite_volume_m3` are rejected.
+    #[schema(exclusive_minimum = 0.0)]
     volume_colis_m3: Option<f64>,
 }
 
@@ -71,17 +73,18 @@ pub struct Annonce {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LivreurCandidat {
-    /// Unique within the request.
-    #[schema(example = "LIV-001")]
+    /// Not empty, and unique within the request.
+    #[schema(example = "LIV-001", min_length = 1)]
     livreur_id: String,
     position_actuelle: Point,
     /// 0 to 10.
-    #[schema(example = 8.5)]
+    #[schema(example = 8.5, minimum = 0.0, maximum = 10.0)]
     reputation: f64,
     /// Greater than 0.
-    #[schema(example = 30.0)]
+    #[schema(example = 30.0, exclusive_minimum = 0.0)]
     capacite_max_kg: f64,
-    /// Optional volume capacity; when absent the parcel volume is not checked.
+    /// Optional volume capacity (> 0); when absent the parcel volume is not checked.
+    #[schema(exclusive_minimum = 0.0)]
     capacite_volume_m3: Option<f64>,
     type_vehicule: TypeVehicule,
 }
@@ -91,11 +94,14 @@ pub struct LivreurCandidat {
 #[serde(deny_unknown_fields)]
 pub struct RankOptions {
     /// Overrides the delivery type's tolerance, in km (> 0).
+    #[schema(exclusive_minimum = 0.0)]
     tolerance_spatiale_km: Option<f64>,
     /// A 4×4 pairwise-comparison matrix over (proximity, capacity, vehicle type, reputation):
     /// positive and reciprocal; refused with 422 and its `CR` when CR ≥ 0.1.
+    #[schema(schema_with = crate::schema::ahp_matrix)]
     matrice_ahp: Option<Vec<Vec<f64>>>,
     /// Keep only the best `top_k` couriers (≥ 1).
+    #[schema(minimum = 1)]
     top_k: Option<u32>,
     /// Adds per-criterion values and contributions to each ranked courier, and the rejected
     /// couriers with their reasons.
@@ -107,6 +113,8 @@ pub struct RankOptions {
 #[serde(deny_unknown_fields)]
 pub struct RankRequest {
     annonce: Annonce,
+    /// 1 to 10,000 couriers (`ARAS_RANKING_MAX_CANDIDATES`).
+    #[schema(min_items = 1, max_items = 10000)]
     livreurs_candidats: Vec<LivreurCandidat>,
     #[serde(default)]
     options: RankOptions,
@@ -418,12 +426,9 @@ impl RankResponse {
     params(("X-Correlation-ID" = Option<String>, Header, description = "Echoed; generated when absent")),
     responses(
         (status = 200, description = "Ranked couriers", body = RankResponse),
-        (status = 400, description = "Malformed JSON", body = aras_common::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the configured limit", body = aras_common::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field breaks a rule (the detail names it); an inconsistent AHP matrix adds its `CR`", body = aras_common::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The ranking service is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
-        (status = 504, description = "The ranking service did not answer in time", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
     ))]
 pub async fn rank(
     State(state): State<AppState>,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::Problem;
 use aras_proto::recommender::v1 as pb;
-use aras_scoring::recommend::{ProductType, RequestError, Review, TopK, Weights};
+use aras_scoring::recommend::{Query, TopK};
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -22,18 +22,20 @@ use crate::state::{AppState, TENANT};
 #[serde(deny_unknown_fields)]
 pub struct RecommendationRequest {
     /// The reviewed vehicle.
-    #[schema(example = 123)]
+    #[schema(example = 123, minimum = 1)]
     product_id: i64,
     #[schema(example = 456)]
     client_id: i64,
-    /// The review (French or English), 1 to `ARAS_MAX_REVIEW_CHARS` characters.
-    #[schema(example = "Excellent véhicule, très confortable et fiable!")]
+    #[schema(schema_with = crate::schema::review, example = "Excellent véhicule, très confortable et fiable!")]
     commentaire: String,
-    /// `vehicle` (default).
-    #[schema(example = "vehicle")]
+    /// `vehicle` (the default; any case, surrounding blanks ignored).
+    #[schema(
+        example = "vehicle",
+        pattern = r"^\s*([Vv][Ee][Hh][Ii][Cc][Uu][Ll][Ee])?\s*$"
+    )]
     product_type: Option<String>,
     /// 1 to 100, default 10.
-    #[schema(example = 10)]
+    #[schema(example = 10, minimum = 1, maximum = 100)]
     top_k: Option<u32>,
     /// Weights of the final score; default 0.60 / 0.25 / 0.15.
     weights: Option<ScoreWeights>,
@@ -41,9 +43,13 @@ pub struct RecommendationRequest {
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+/// Each in [0, 1]; the three sum to 1 (within 1e-6).
 pub struct ScoreWeights {
+    #[schema(minimum = 0.0, maximum = 1.0)]
     similarity: f64,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     availability: f64,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     reputation: f64,
 }
 
@@ -138,51 +144,24 @@ impl RecommendationResponse {
     }
 }
 
-/// A request that passed the recommender's rules.
-pub struct Validated {
-    review: Review,
-    top_k: TopK,
-    product_type: ProductType,
-    weights: Weights,
-}
-
 impl RecommendationRequest {
     /// Checks the request as the recommender would, so invalid requests never touch the cache
     /// (or become jobs).
-    pub fn validate(&self, max_review_chars: usize) -> Result<Validated, ApiError> {
-        let invalid = |e: RequestError| ApiError::InvalidInput(e.to_string());
-        let review = Review::parse(&self.commentaire, max_review_chars).map_err(invalid)?;
-        let top_k = self
-            .top_k
-            .map_or(Ok(TopK::DEFAULT), TopK::try_from)
-            .map_err(invalid)?;
-        let product_type = self
-            .product_type
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(invalid)?;
-        let weights = match self.weights {
-            Some(w) => Weights::new(w.similarity, w.availability, w.reputation)
-                .map_err(|e| ApiError::InvalidInput(format!("weights: {e}")))?,
-            None => Weights::DEFAULT,
-        };
-        if self.product_id <= 0 {
-            return Err(ApiError::InvalidInput(format!(
-                "product_id must be a positive integer, got {}",
-                self.product_id
-            )));
-        }
-        Ok(Validated {
-            review,
-            top_k,
-            product_type,
-            weights,
-        })
+    pub fn validate(&self, max_review_chars: usize) -> Result<Query, ApiError> {
+        Query::parse(
+            self.product_id,
+            &self.commentaire,
+            self.top_k,
+            self.product_type.as_deref().unwrap_or_default(),
+            self.weights
+                .map(|w| [w.similarity, w.availability, w.reputation]),
+            max_review_chars,
+        )
+        .map_err(|e| ApiError::InvalidInput(e.to_string()))
     }
 
     /// The recommender's request for this (validated) request.
-    pub fn to_grpc(&self, valid: &Validated) -> pb::RecommendRequest {
+    pub fn to_grpc(&self, valid: &Query) -> pb::RecommendRequest {
         pb::RecommendRequest {
             product_id: self.product_id,
             client_id: self.client_id,
@@ -207,7 +186,8 @@ impl RecommendationRequest {
         (status = 200, description = "The vehicles to propose, best first", body = RecommendationResponse),
         (status = 404, description = "Unknown product", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or over-long review, top_k outside 1..100, unknown product_type, bad weights", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A service behind the recommender is down", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
     ))]
 pub async fn recommend(
     State(state): State<AppState>,
@@ -236,7 +216,7 @@ pub async fn recommend(
         ))
     };
 
-    // Ok(None): Redis is up but lost the version (restarted); the answer's version is adopted.
+    // Ok(None): Redis is up but lost the version (restarted); the answer's version raises it.
     let version = state.cache.catalog_version().await;
     if let Ok(Some(version)) = version
         && let Some(hit) = state.cache.get(&state.cache.key(&key, version)).await
@@ -255,15 +235,21 @@ pub async fn recommend(
     let catalog_version = response.catalog_version;
     let answer = Answer::from(response);
     if let Ok(known) = version {
-        if known.is_none() {
-            state.cache.adopt_catalog_version(catalog_version).await;
+        // An answer computed on a later catalog than Redis publishes: the recommender's own
+        // publish failed or is still under way; cached answers of the older version retire now.
+        let current = if known.is_none_or(|known| known < catalog_version) {
+            state.cache.raise_catalog_version(catalog_version).await
+        } else {
+            known
+        };
+        // Only under the version lookups read: an answer older than that would never be hit.
+        if current == Some(catalog_version) {
+            let entry = serde_json::to_string(&answer).expect("the answer serialises");
+            state
+                .cache
+                .put(&state.cache.key(&key, catalog_version), entry)
+                .await;
         }
-        // Keyed by the version the answer was computed from, whatever Redis said before.
-        let entry = serde_json::to_string(&answer).expect("the answer serialises");
-        state
-            .cache
-            .put(&state.cache.key(&key, catalog_version), entry)
-            .await;
     }
     Ok(respond(answer, false))
 }

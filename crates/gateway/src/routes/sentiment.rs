@@ -14,12 +14,18 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
+/// 1 to 64 reviews (`ARAS_SENTIMENT_MAX_BATCH`), scored together; the schema of
+/// `POST /api/v1/sentiment/batch`.
+#[derive(ToSchema)]
+#[schema(min_items = 1, max_items = 64)]
+#[allow(dead_code)] // a schema only: the handler reads the array itself
+pub struct SentimentBatch(Vec<AnalyzeRequest>);
+
 /// A review to score. The ids are echoed, so a batch can be matched to its reviews.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
-    /// The review text (French or English), at most `ARAS_MAX_TEXT_CHARS` characters.
-    #[schema(example = "Excellent véhicule, très confortable et fiable!")]
+    #[schema(schema_with = crate::schema::review, example = "Excellent véhicule, très confortable et fiable!")]
     commentaire: String,
     #[schema(example = 123)]
     product_id: Option<i64>,
@@ -79,8 +85,8 @@ fn upstream(status: tonic::Status) -> ApiError {
     responses(
         (status = 200, description = "The review's sentiment", body = AnalyzeResponse),
         (status = 422, description = "Empty text, text over the character limit, control characters", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The sentiment service is at its concurrency limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The sentiment service is down or still loading its model", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
     ))]
 pub async fn analyze(
     State(state): State<AppState>,
@@ -106,12 +112,12 @@ pub async fn analyze(
 /// Scores several reviews in one call (at most `ARAS_SENTIMENT_MAX_BATCH`); results in the
 /// same order. The service batches them together.
 #[utoipa::path(post, path = "/api/v1/sentiment/batch", tag = "sentiment",
-    request_body = Vec<AnalyzeRequest>,
+    request_body = SentimentBatch,
     responses(
         (status = 200, description = "One result per review, in order", body = Vec<AnalyzeResponse>),
         (status = 422, description = "Empty batch, batch over the limit, or an invalid review (its index is named)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The sentiment service is at its concurrency limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The sentiment service is down or still loading its model", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
     ))]
 pub async fn batch(
     State(state): State<AppState>,

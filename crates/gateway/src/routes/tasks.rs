@@ -247,6 +247,7 @@ fn accepted(body: impl Serialize, location: Option<String>, replayed: bool) -> R
         (status = 202, description = "Stored and queued (or queued as soon as the broker is back)", body = TaskAccepted),
         (status = 422, description = "The request breaks a rule (as for the synchronous endpoint), or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The job store is down: nothing was stored", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
     ))]
 pub async fn submit(
     State(state): State<AppState>,
@@ -280,15 +281,23 @@ pub async fn submit(
     ))
 }
 
+/// 1 to 1,000 recommendation requests (`ARAS_JOBS_MAX_BATCH`); the schema of
+/// `POST /api/v1/recommendations/async/batch`.
+#[derive(ToSchema)]
+#[schema(min_items = 1, max_items = 1000)]
+#[allow(dead_code)] // a schema only: the handler reads the array itself
+pub struct RecommendationBatch(Vec<RecommendationRequest>);
+
 /// Queues up to `ARAS_JOBS_MAX_BATCH` recommendations in one call: one task per request, in
 /// order, all stored or none. `Idempotency-Key` applies to the whole batch.
 #[utoipa::path(post, path = "/api/v1/recommendations/async/batch", tag = "recommendations",
-    request_body = Vec<RecommendationRequest>,
+    request_body = RecommendationBatch,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submission idempotent for 24 h")),
     responses(
         (status = 202, description = "Every task stored and queued", body = BatchAccepted),
         (status = 422, description = "Empty batch, batch over the limit, or an invalid request (its index is named)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The job store is down: nothing was stored", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
     ))]
 pub async fn submit_batch(
     State(state): State<AppState>,

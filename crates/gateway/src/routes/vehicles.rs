@@ -72,15 +72,25 @@ impl From<pb::Vehicle> for VehicleResponse {
     }
 }
 
-/// A change to a vehicle; absent fields stay as they are.
+/// A change to a vehicle: at least one field; absent fields stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct VehiclePatch {
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     disponible: Option<bool>,
     /// Daily price, euros, ≥ 0.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, minimum = 0.0)]
     prix: Option<f64>,
     /// Average rating in [0, 5].
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, minimum = 0.0, maximum = 5.0)]
     note: Option<f32>,
+    /// Not blank.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, min_length = 1, pattern = r"\S")]
     ville: Option<String>,
 }
 
@@ -139,11 +149,12 @@ impl VehiclePatch {
 
 /// One vehicle of the catalog.
 #[utoipa::path(get, path = "/api/v1/vehicles/{id}", tag = "vehicles",
-    params(("id" = i64, Path, description = "Vehicle id")),
+    params(("id" = i64, Path, description = "Vehicle id (a positive integer)", minimum = 1)),
     responses(
         (status = 200, description = "The vehicle", body = VehicleResponse),
         (status = 404, description = "No such vehicle", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BackendFailures,
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -166,12 +177,14 @@ pub async fn get(
 /// Changes a vehicle (availability, price, rating, city). It is re-indexed at once and cached
 /// recommendations computed before the change are no longer served.
 #[utoipa::path(patch, path = "/api/v1/vehicles/{id}", tag = "vehicles",
-    params(("id" = i64, Path, description = "Vehicle id")),
+    params(("id" = i64, Path, description = "Vehicle id (a positive integer)", minimum = 1)),
     request_body = VehiclePatch,
     responses(
         (status = 200, description = "The vehicle as changed", body = VehicleUpdated),
         (status = 404, description = "No such vehicle", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A value out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A value out of range, or the id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
     ))]
 pub async fn update(
     State(state): State<AppState>,

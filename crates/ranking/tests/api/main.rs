@@ -6,6 +6,10 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 async fn spawn_service() -> Channel {
+    spawn_service_at().await.1
+}
+
+async fn spawn_service_at() -> (std::net::SocketAddr, Channel) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(aras_ranking::serve(
@@ -13,11 +17,12 @@ async fn spawn_service() -> Channel {
         listener,
         std::future::pending(),
     ));
-    Channel::from_shared(format!("http://{addr}"))
+    let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
         .await
-        .unwrap()
+        .unwrap();
+    (addr, channel)
 }
 
 #[allow(clippy::unnecessary_wraps)] // proto message fields are Options
@@ -113,9 +118,45 @@ async fn lists_its_service_over_reflection() {
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("{response:?}")
     };
-    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(
-        names.contains(&aras_ranking::SERVICE_NAME.to_owned()),
-        "{names:?}"
+    let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            aras_ranking::SERVICE_NAME,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]
     );
+}
+
+/// Paths nobody serves share one `method` label: a caller sending random paths cannot grow the
+/// metric's series without bound.
+#[tokio::test]
+async fn unknown_methods_share_one_metric_label() {
+    let (addr, channel) = spawn_service_at().await;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let random_path = format!("/aras.nope.v1.Nope/Call{}", std::process::id());
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<pb::RankCouriersRequest, pb::RankCouriersResponse, _>(
+            tonic::Request::new(request()),
+            random_path.parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("nobody serves that path");
+    assert_eq!(status.code(), Code::Unimplemented);
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"ranking_grpc_requests_total{method="unknown",code="Unimplemented"}"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(&random_path), "{metrics}");
 }

@@ -1,0 +1,115 @@
+//! Schema pieces the OpenAPI document shares, so each rule the handlers enforce on a text is
+//! stated once, as they enforce it.
+
+use aras_common::problem::Problem;
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type};
+
+/// Characters allowed anywhere in a text: everything but control characters other than tab
+/// and line breaks (the models' rule, `aras_inference::validate_text`).
+const ALLOWED: &str = r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
+/// At least one character that is neither blank nor a control character.
+const VISIBLE: &str = r"[^\s\u0000-\u001F\u007F-\u009F]";
+
+/// A text the models accept: 1 to `max_chars` characters, not blank, no control characters
+/// other than tab and line breaks.
+pub fn text(max_chars: usize, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+        .pattern(Some(format!("^{ALLOWED}*{VISIBLE}{ALLOWED}*$")))
+        .description(Some(description))
+        .build()
+}
+
+/// A review: the default limit of `ARAS_MAX_REVIEW_CHARS` / `ARAS_MAX_TEXT_CHARS`.
+pub fn review() -> Object {
+    text(
+        DEFAULT_MAX_CHARS,
+        "The review (French or English): 1 to 5,000 characters (ARAS_MAX_REVIEW_CHARS), not \
+         blank, no control characters other than tab and line breaks.",
+    )
+}
+
+/// The default character limit of a text (reviews and embedded texts).
+pub const DEFAULT_MAX_CHARS: usize = 5000;
+
+/// The default limit of texts per embedding request (`ARAS_MAX_TEXTS_PER_REQUEST`).
+pub const DEFAULT_MAX_TEXTS: usize = 64;
+
+/// `input` of an embedding request: one text, or 1 to 64 texts.
+pub fn embedding_input() -> Schema {
+    let one = || {
+        text(
+            DEFAULT_MAX_CHARS,
+            "A text: 1 to 5,000 characters (ARAS_MAX_TEXT_CHARS), not blank, no control \
+             characters other than tab and line breaks.",
+        )
+    };
+    let input = OneOfBuilder::new()
+        .item(one())
+        .item(
+            ArrayBuilder::new()
+                .items(one())
+                .min_items(Some(1))
+                .max_items(Some(DEFAULT_MAX_TEXTS)),
+        )
+        .description(Some(
+            "One text, or 1 to 64 texts (ARAS_MAX_TEXTS_PER_REQUEST).",
+        ))
+        .build();
+    Schema::OneOf(input)
+}
+
+/// An AHP pairwise-comparison matrix over the 4 criteria: 4 rows of 4 positive numbers.
+pub fn ahp_matrix() -> utoipa::openapi::schema::Array {
+    let row = ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .exclusive_minimum(Some(0.0)),
+        )
+        .min_items(Some(4))
+        .max_items(Some(4));
+    ArrayBuilder::new()
+        .items(row)
+        .min_items(Some(4))
+        .max_items(Some(4))
+        .description(Some(
+            "4×4, positive and reciprocal (a[j][i] = 1 / a[i][j]); refused with 422 and its `CR` \
+             when its consistency ratio is 0.1 or more.",
+        ))
+        .build()
+}
+
+/// Refusals of any operation with a JSON body, before any service is called.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: `ApiError` builds these responses
+pub enum BodyRefusals {
+    /// Malformed JSON (JSON has no NaN or Infinity; numbers must fit a double).
+    #[response(status = 400, content_type = "application/problem+json")]
+    Malformed(Problem),
+    /// The body is larger than `ARAS_MAX_BODY_BYTES`.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    NotJson(Problem),
+}
+
+/// Failures of the backend service an operation calls.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: `ApiError` builds these responses
+pub enum BackendFailures {
+    /// The service (or the gateway's admission limit for it) is at capacity: refused at once;
+    /// retry after `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
+    Overloaded(Problem),
+    /// The service is down, still starting, or lacks something it names (e.g. "run `aras
+    /// index`"); retry after `Retry-After` seconds.
+    #[response(status = 503, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
+    Unavailable(Problem),
+    /// The service did not answer within the gateway's deadline.
+    #[response(status = 504, content_type = "application/problem+json")]
+    TimedOut(Problem),
+}
