@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use aras_scoring::vehicle::Vehicle;
+use aras_scoring::vehicle::{Vehicle, city_problem};
 use tokio_postgres::Row;
 
 use crate::{CatalogError, CatalogResult, Pool};
@@ -46,10 +46,8 @@ impl VehiclePatch {
                 "rating {rating} must be in [0, 5]"
             )));
         }
-        if let Some(city) = &self.city
-            && city.trim().is_empty()
-        {
-            return Err(CatalogError::InvalidInput("city must not be empty".into()));
+        if let Some(problem) = self.city.as_deref().and_then(city_problem) {
+            return Err(CatalogError::InvalidInput(format!("city {problem}")));
         }
         Ok(())
     }

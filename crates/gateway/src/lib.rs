@@ -24,6 +24,7 @@ mod openapi;
 mod routes;
 mod schema;
 mod state;
+mod strict;
 
 use std::future::Future;
 

@@ -2,11 +2,15 @@
 //! stated once, as they enforce it.
 
 use aras_common::problem::Problem;
-use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
 
 /// Characters allowed anywhere in a text: everything but control characters other than tab
 /// and line breaks (the models' rule, `aras_inference::validate_text`).
 const ALLOWED: &str = r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
+/// Any character but a control character.
+const NOT_CONTROL: &str = r"[^\u0000-\u001F\u007F-\u009F]";
 /// At least one character that is neither blank nor a control character.
 const VISIBLE: &str = r"[^\s\u0000-\u001F\u007F-\u009F]";
 
@@ -19,6 +23,19 @@ pub fn text(max_chars: usize, description: &str) -> Object {
         .max_length(Some(max_chars))
         .pattern(Some(format!("^{ALLOWED}*{VISIBLE}{ALLOWED}*$")))
         .description(Some(description))
+        .build()
+}
+
+/// A city: 1 to 100 characters, not blank, no control characters.
+pub fn city() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(aras_scoring::vehicle::MAX_CITY_CHARS))
+        .pattern(Some(format!("^{NOT_CONTROL}*{VISIBLE}{NOT_CONTROL}*$")))
+        .description(Some(
+            "The city: 1 to 100 characters, not blank, no control characters.",
+        ))
         .build()
 }
 
@@ -61,7 +78,8 @@ pub fn embedding_input() -> Schema {
     Schema::OneOf(input)
 }
 
-/// An AHP pairwise-comparison matrix over the 4 criteria: 4 rows of 4 positive numbers.
+/// An AHP pairwise-comparison matrix over the 4 criteria: 4 rows of 4 positive numbers, or
+/// `null` (the delivery type's own matrix).
 pub fn ahp_matrix() -> utoipa::openapi::schema::Array {
     let row = ArrayBuilder::new()
         .items(
@@ -72,6 +90,7 @@ pub fn ahp_matrix() -> utoipa::openapi::schema::Array {
         .min_items(Some(4))
         .max_items(Some(4));
     ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(row)
         .min_items(Some(4))
         .max_items(Some(4))

@@ -159,6 +159,26 @@ pub struct UnknownValue {
     pub value: String,
 }
 
+/// The most characters of a city name.
+pub const MAX_CITY_CHARS: usize = 100;
+
+/// Why `city` cannot go into a vehicle (and its description, which the models read), if it
+/// cannot: blank, longer than [`MAX_CITY_CHARS`], or holding a control character.
+pub fn city_problem(city: &str) -> Option<String> {
+    if city.trim().is_empty() {
+        return Some("must not be blank".into());
+    }
+    let chars = city.chars().count();
+    if chars > MAX_CITY_CHARS {
+        return Some(format!(
+            "has {chars} characters, more than {MAX_CITY_CHARS}"
+        ));
+    }
+    city.chars()
+        .find(|c| c.is_control())
+        .map(|c| format!("contains the control character {c:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,7 @@ pub struct RankOptions {
     #[schema(schema_with = crate::schema::ahp_matrix)]
     matrice_ahp: Option<Vec<Vec<f64>>>,
     /// Keep only the best `top_k` couriers (≥ 1).
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     #[schema(minimum = 1)]
     top_k: Option<u32>,
     /// Adds per-criterion values and contributions to each ranked courier, and the rejected

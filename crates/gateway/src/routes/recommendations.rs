@@ -22,8 +22,10 @@ use crate::state::{AppState, TENANT};
 #[serde(deny_unknown_fields)]
 pub struct RecommendationRequest {
     /// The reviewed vehicle.
+    #[serde(deserialize_with = "crate::extract::integer")]
     #[schema(example = 123, minimum = 1)]
     product_id: i64,
+    #[serde(deserialize_with = "crate::extract::integer")]
     #[schema(example = 456)]
     client_id: i64,
     #[schema(schema_with = crate::schema::review, example = "Excellent véhicule, très confortable et fiable!")]
@@ -35,6 +37,7 @@ pub struct RecommendationRequest {
     )]
     product_type: Option<String>,
     /// 1 to 100, default 10.
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     #[schema(example = 10, minimum = 1, maximum = 100)]
     top_k: Option<u32>,
     /// Weights of the final score; default 0.60 / 0.25 / 0.15.

@@ -27,10 +27,15 @@ pub struct SentimentBatch(Vec<AnalyzeRequest>);
 pub struct AnalyzeRequest {
     #[schema(schema_with = crate::schema::review, example = "Excellent véhicule, très confortable et fiable!")]
     commentaire: String,
+    /// Echoed.
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     #[schema(example = 123)]
     product_id: Option<i64>,
+    /// Echoed.
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     #[schema(example = 456)]
     client_id: Option<i64>,
+    /// Echoed.
     #[schema(example = "vehicle")]
     product_type: Option<String>,
 }

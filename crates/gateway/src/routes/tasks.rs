@@ -169,7 +169,9 @@ fn idempotency_key(
     let key = value
         .to_str()
         .ok()
-        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
+        .filter(|key| {
+            !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             ApiError::InvalidInput(format!(
                 "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
@@ -242,7 +244,7 @@ fn accepted(body: impl Serialize, location: Option<String>, replayed: bool) -> R
 /// same key and body answer the same task (header `Idempotent-Replayed: true`).
 #[utoipa::path(post, path = "/api/v1/recommendations/async", tag = "recommendations",
     request_body = RecommendationRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submission idempotent for 24 h (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the submission idempotent for 24 h (1 to 255 visible ASCII characters)")),
     responses(
         (status = 202, description = "Stored and queued (or queued as soon as the broker is back)", body = TaskAccepted),
         (status = 422, description = "The request breaks a rule (as for the synchronous endpoint), or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
@@ -292,7 +294,7 @@ pub struct RecommendationBatch(Vec<RecommendationRequest>);
 /// order, all stored or none. `Idempotency-Key` applies to the whole batch.
 #[utoipa::path(post, path = "/api/v1/recommendations/async/batch", tag = "recommendations",
     request_body = RecommendationBatch,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submission idempotent for 24 h")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the submission idempotent for 24 h (1 to 255 visible ASCII characters)")),
     responses(
         (status = 202, description = "Every task stored and queued", body = BatchAccepted),
         (status = 422, description = "Empty batch, batch over the limit, or an invalid request (its index is named)", body = Problem, content_type = "application/problem+json"),
@@ -338,7 +340,7 @@ pub async fn submit_batch(
 
 /// Where an async recommendation stands, and its result once done.
 #[utoipa::path(get, path = "/api/v1/tasks/{task_id}", tag = "recommendations",
-    params(("task_id" = String, Path, description = "The task id (a UUID)")),
+    params(("task_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The task id (a UUID)")),
     responses(
         (status = 200, description = "The task's state, tries, timestamps, and its result or error", body = TaskStatus),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),

@@ -3,6 +3,7 @@
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::Problem;
 use aras_proto::recommender::v1 as pb;
+use aras_scoring::vehicle::city_problem;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -88,9 +89,8 @@ pub struct VehiclePatch {
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false, minimum = 0.0, maximum = 5.0)]
     note: Option<f32>,
-    /// Not blank.
     #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(nullable = false, min_length = 1, pattern = r"\S")]
+    #[schema(nullable = false, schema_with = crate::schema::city)]
     ville: Option<String>,
 }
 
@@ -136,12 +136,8 @@ impl VehiclePatch {
         if self.note.is_some_and(|note| !(0.0..=5.0).contains(&note)) {
             return invalid("note must be within [0, 5]");
         }
-        if self
-            .ville
-            .as_deref()
-            .is_some_and(|ville| ville.trim().is_empty())
-        {
-            return invalid("ville must not be empty");
+        if let Some(problem) = self.ville.as_deref().and_then(city_problem) {
+            return invalid(&format!("ville {problem}"));
         }
         Ok(())
     }
