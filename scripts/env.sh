@@ -22,3 +22,21 @@ inference_threads() {
     *) echo "${ARAS_INFERENCE_THREADS:-$cores}" ;;
   esac
 }
+
+# Waits (30 s at most) until the gateway at $1 (host:port) reports every backend named after it
+# as serving; its readiness does not follow the backends, so load tests ask its health report.
+wait_serving() {
+  local gateway="$1"; shift
+  for _ in $(seq 150); do
+    curl -s "http://$gateway/api/v1/health" | python3 -c '
+import json, sys
+try:
+    status = {d["name"]: d["status"] for d in json.load(sys.stdin)["dependencies"]}
+except ValueError:
+    sys.exit(1)
+sys.exit(0 if all(status.get(name) == "serving" for name in sys.argv[1:]) else 1)' "$@" && return 0
+    sleep 0.2
+  done
+  echo "the gateway at $gateway does not report $* serving within 30 s" >&2
+  return 1
+}

@@ -132,7 +132,7 @@ async fn the_seed_example_returns_top_k_vehicles_with_every_field() {
     assert_eq!(row.get::<_, i64>(1), 123);
     assert_eq!(row.get::<_, String>(2), POSITIVE);
     assert_eq!(row.get::<_, String>(3), "positive");
-    assert_eq!(row.get::<_, String>(4), "e5-small-sentiment-fr-en-int8");
+    assert_eq!(row.get::<_, String>(4), "e5-small-sentiment-fr-en");
 }
 
 #[tokio::test]

@@ -69,7 +69,7 @@ async fn a_missing_file_is_named() {
     let dir = models_copy("missing", &manifest(), &["tokenizer.json"]);
     let error = sentiment_error(&dir).await;
     assert!(
-        error.contains("e5-small-sentiment-fr-en-int8/tokenizer.json is missing"),
+        error.contains("e5-small-sentiment-fr-en/tokenizer.json is missing"),
         "{error}"
     );
     assert!(error.contains("scripts/build-models"), "{error}");

@@ -2,7 +2,6 @@
 //! catalog version, so a catalog write retires every stale entry without a scan. Redis is an
 //! accelerator only: when it fails, requests are served uncached.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -64,13 +63,7 @@ impl Cache {
     }
 
     pub fn key(&self, key: &CacheKey<'_>, catalog_version: u64) -> String {
-        let review = Sha256::digest(key.normalized_review.as_bytes());
-        let review = review
-            .iter()
-            .fold(String::with_capacity(64), |mut hex, byte| {
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            });
+        let review = hex::encode(Sha256::digest(key.normalized_review.as_bytes()));
         let [s, a, r] = key.weights;
         self.config.key(&format!(
             "rec:v{catalog_version}:{tenant}:{client}:{product}:{kind}:{top_k}:{s}/{a}/{r}:{review}",

@@ -16,7 +16,7 @@ pub struct SentimentConfig {
     #[arg(
         long,
         env = "ARAS_SENTIMENT_MODEL",
-        default_value = "e5-small-sentiment-fr-en-int8"
+        default_value = "e5-small-sentiment-fr-en"
     )]
     pub model: String,
 
