@@ -156,7 +156,7 @@ async fn seed_and_index(recommender: SocketAddr) {
     let pool = database.pool().expect("a pool");
     aras_catalog::db::migrate(&pool).await.expect("migrations");
     let vehicles: Vec<_> = (1..=TEST_CATALOG_SIZE)
-        .map(|id| aras_scoring::demo::vehicle(42, id))
+        .map(|id| aras_domain::demo::vehicle(42, id))
         .collect();
     aras_catalog::vehicles::upsert(&pool, &vehicles)
         .await

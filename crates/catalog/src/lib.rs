@@ -12,7 +12,7 @@ pub mod reviews;
 pub mod vehicles;
 
 pub use db::{DatabaseConfig, Pool};
-pub use vehicles::{VehiclePatch, VehicleRecord};
+pub use vehicles::VehicleRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

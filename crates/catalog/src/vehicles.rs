@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use aras_scoring::vehicle::{Vehicle, city_problem};
+use aras_domain::vehicle::{ChangeError, ChangeField, Vehicle, VehicleChange};
 use tokio_postgres::Row;
 
 use crate::{CatalogError, CatalogResult, Pool};
@@ -17,47 +17,25 @@ pub struct VehicleRecord {
     pub updated_at: SystemTime,
 }
 
-/// A change to a vehicle; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VehiclePatch {
-    pub available: Option<bool>,
-    pub daily_price: Option<f64>,
-    pub rating: Option<f32>,
-    pub city: Option<String>,
-}
-
-impl VehiclePatch {
-    /// Refuses values the catalog cannot hold, naming the field.
-    pub fn validate(&self) -> CatalogResult<()> {
-        if *self == Self::default() {
-            return Err(CatalogError::InvalidInput("nothing to change".into()));
+/// The refusal of a change, in the catalog's (and the gRPC contract's) field names.
+fn refused(error: ChangeError) -> CatalogError {
+    CatalogError::InvalidInput(match error {
+        ChangeError::Empty => "nothing to change".into(),
+        ChangeError::Invalid { field, reason } => {
+            let name = match field {
+                ChangeField::DailyPrice => "daily_price",
+                ChangeField::Rating => "rating",
+                ChangeField::City => "city",
+            };
+            format!("{name} {reason}")
         }
-        if let Some(price) = self.daily_price
-            && !(price.is_finite() && price >= 0.0)
-        {
-            return Err(CatalogError::InvalidInput(format!(
-                "daily_price {price} must be a non-negative number"
-            )));
-        }
-        if let Some(rating) = self.rating
-            && !(0.0..=5.0).contains(&rating)
-        {
-            return Err(CatalogError::InvalidInput(format!(
-                "rating {rating} must be in [0, 5]"
-            )));
-        }
-        if let Some(problem) = self.city.as_deref().and_then(city_problem) {
-            return Err(CatalogError::InvalidInput(format!("city {problem}")));
-        }
-        Ok(())
-    }
+    })
 }
 
 fn record(row: &Row) -> CatalogResult<VehicleRecord> {
     let word = |column: &str| -> CatalogResult<String> { Ok(row.try_get::<_, String>(column)?) };
-    let parse_error = |e: aras_scoring::vehicle::UnknownValue| {
-        CatalogError::Internal(format!("catalog row: {e}"))
-    };
+    let parse_error =
+        |e: aras_domain::vehicle::UnknownValue| CatalogError::Internal(format!("catalog row: {e}"));
     Ok(VehicleRecord {
         vehicle: Vehicle {
             id: row.try_get("id")?,
@@ -155,9 +133,9 @@ pub async fn upsert(pool: &Pool, vehicles: &[Vehicle]) -> CatalogResult<u64> {
 pub async fn update(
     pool: &Pool,
     id: i64,
-    patch: &VehiclePatch,
+    patch: &VehicleChange,
 ) -> CatalogResult<(VehicleRecord, u64)> {
-    patch.validate()?;
+    patch.validate().map_err(refused)?;
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
     let row = transaction

@@ -11,14 +11,20 @@ pub mod config;
 mod service;
 
 use std::future::Future;
-use std::sync::Arc;
 
 use aras_inference::manifest::Task;
-use aras_inference::service::{load_engine, serve_with_model};
+use aras_inference::service::ServiceKind;
 use aras_proto::embedding::v1::embedding_server::{EmbeddingServer, SERVICE_NAME};
 use tokio::net::TcpListener;
 
 pub use config::EmbeddingConfig;
+
+/// What the shared inference serving needs to know of this service.
+const KIND: ServiceKind = ServiceKind {
+    name: "embedding",
+    task: Task::Embedding,
+    grpc_service: SERVICE_NAME,
+};
 
 /// Serves the embedding service on `listener` until `shutdown` resolves. The port answers at
 /// once; health is NOT_SERVING until the model is loaded and warm.
@@ -27,26 +33,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME]);
-    let slot = Arc::default();
-    let service = service::EmbeddingService::new(Arc::clone(&slot), config.inference.clone());
-    routes.add_service(EmbeddingServer::new(service));
-    tracing::info!(addr = %listener.local_addr()?, model = %config.model, "embedding service listening");
-    let load = load_engine(
-        &config.inference,
+    let inference = config.inference.clone();
+    aras_inference::service::serve(
+        KIND,
         &config.model,
-        Task::Embedding,
-        "embedding",
-    );
-    serve_with_model(
-        "embedding",
+        &config.inference,
         listener,
-        health,
-        SERVICE_NAME,
-        routes,
-        slot,
-        load,
         shutdown,
+        |routes, slot| {
+            routes.add_service(EmbeddingServer::new(service::EmbeddingService::new(
+                slot, inference,
+            )));
+        },
     )
     .await
 }

@@ -1,5 +1,6 @@
 //! `Embed` and `Info`.
 
+use aras_domain::vector::l2_normalize;
 use aras_inference::InferenceConfig;
 use aras_inference::service::{EngineSlot, engine, stage_timings};
 use aras_proto::embedding::v1::embedding_server::Embedding;
@@ -16,15 +17,6 @@ pub struct EmbeddingService {
 impl EmbeddingService {
     pub fn new(slot: EngineSlot, config: InferenceConfig) -> Self {
         Self { slot, config }
-    }
-}
-
-fn l2_normalize(values: &mut [f32]) {
-    let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        for v in values {
-            *v /= norm;
-        }
     }
 }
 

@@ -31,7 +31,7 @@ pub fn city() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .max_length(Some(aras_scoring::vehicle::MAX_CITY_CHARS))
+        .max_length(Some(aras_domain::vehicle::MAX_CITY_CHARS))
         .pattern(Some(format!("^{NOT_CONTROL}*{VISIBLE}{NOT_CONTROL}*$")))
         .description(Some(
             "The city: 1 to 100 characters, not blank, no control characters.",

@@ -84,27 +84,11 @@ impl InferenceConfig {
     }
 }
 
-/// A text the models accept: not blank, at most `max_chars` characters, no control characters
-/// other than tab and line breaks.
+/// A text the models accept (`aras_domain::text`: not blank, at most `max_chars` characters,
+/// no control characters other than tab and line breaks).
 pub fn validate_text(text: &str, max_chars: usize) -> Result<(), InferenceError> {
-    if text.trim().is_empty() {
-        return Err(InferenceError::InvalidInput("the text is empty".into()));
-    }
-    let chars = text.chars().count();
-    if chars > max_chars {
-        return Err(InferenceError::InvalidInput(format!(
-            "the text has {chars} characters, more than the limit of {max_chars}"
-        )));
-    }
-    if let Some(c) = text
-        .chars()
-        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
-        return Err(InferenceError::InvalidInput(format!(
-            "the text contains the control character {c:?}"
-        )));
-    }
-    Ok(())
+    aras_domain::text::check(text, max_chars)
+        .map_err(|e| InferenceError::InvalidInput(e.to_string()))
 }
 
 /// Where a request's time went. Its texts may have run in several batches: the slowest counts.
@@ -142,8 +126,38 @@ pub fn engine(slot: &EngineSlot) -> Result<&Engine, InferenceError> {
         .ok_or_else(|| InferenceError::Unavailable("the model is still loading".into()))
 }
 
+/// What an inference service is; the rest (loading, batching, health, serving) is shared.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceKind {
+    /// In metric names (`sentiment_…`), thread names and logs.
+    pub name: &'static str,
+    pub task: Task,
+    /// The gRPC service it serves, whose health it reports.
+    pub grpc_service: &'static str,
+}
+
+/// Serves an inference service on `listener` until `shutdown` resolves: `register` adds its
+/// gRPC service, given the slot its engine fills once loaded. The port answers at once; health
+/// is NOT_SERVING until model `model` is loaded and warm. A model that fails to load stops the
+/// server and is returned as the error, naming the file at fault.
+pub async fn serve(
+    kind: ServiceKind,
+    model: &str,
+    config: &InferenceConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    register: impl FnOnce(&mut RoutesBuilder, EngineSlot),
+) -> anyhow::Result<()> {
+    let (health, mut routes) = aras_common::grpc::base_routes(&[kind.grpc_service]);
+    let slot = EngineSlot::default();
+    register(&mut routes, Arc::clone(&slot));
+    tracing::info!(addr = %listener.local_addr()?, model, "{} service listening", kind.name);
+    let load = load_engine(config, model, kind.task, kind.name);
+    serve_with_model(kind, listener, health, routes, slot, load, shutdown).await
+}
+
 /// Loads model `id` for `task` as the manifest declares it, off the async runtime.
-pub async fn load_engine(
+async fn load_engine(
     config: &InferenceConfig,
     id: &str,
     task: Task,
@@ -180,20 +194,22 @@ pub async fn load_engine(
     .expect("model loading does not panic")
 }
 
-/// Serves `routes` right away with the health of `grpc_service` NOT_SERVING, loads the engine,
-/// then reports SERVING. A model that fails to load stops the server and is returned as the
-/// error, so the process exits with a message naming the file at fault.
-#[allow(clippy::too_many_arguments)] // the service's parts, each used once
-pub async fn serve_with_model(
-    metric_prefix: &'static str,
+/// Serves `routes` right away with the health of the service NOT_SERVING, loads the engine,
+/// then reports SERVING.
+async fn serve_with_model(
+    kind: ServiceKind,
     listener: TcpListener,
     health: HealthReporter,
-    grpc_service: &'static str,
     routes: RoutesBuilder,
     slot: EngineSlot,
     load: impl Future<Output = Result<Engine, LoadError>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let ServiceKind {
+        name: metric_prefix,
+        grpc_service,
+        ..
+    } = kind;
     set_health(&health, grpc_service, ServingStatus::NotServing).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {

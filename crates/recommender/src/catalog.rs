@@ -1,12 +1,13 @@
 //! `GetVehicle`, `UpdateVehicle` and `IndexCatalog`: the catalog and its vectors kept in step.
 
-use aras_catalog::{VehiclePatch, VehicleRecord, vehicles};
+use aras_catalog::{VehicleRecord, vehicles};
 use aras_common::correlation::CorrelationId;
+use aras_domain::recommend::ProductType;
+use aras_domain::vehicle::VehicleChange;
 use aras_proto::embedding::v1::InputType;
 use aras_proto::recommender::v1::{
     IndexProgress, UpdateVehicleRequest, UpdateVehicleResponse, Vehicle,
 };
-use aras_scoring::recommend::ProductType;
 use tokio::sync::mpsc;
 
 use crate::convert;
@@ -23,7 +24,7 @@ pub(crate) async fn update_vehicle(
     request: UpdateVehicleRequest,
     correlation_id: &CorrelationId,
 ) -> Result<UpdateVehicleResponse, RecommenderError> {
-    let patch = VehiclePatch {
+    let patch = VehicleChange {
         available: request.available,
         daily_price: request.daily_price,
         rating: request.rating,

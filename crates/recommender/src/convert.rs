@@ -3,8 +3,8 @@
 use std::time::SystemTime;
 
 use aras_catalog::VehicleRecord;
+use aras_domain::vehicle::Vehicle;
 use aras_proto::recommender::v1 as pb;
-use aras_scoring::vehicle::Vehicle;
 use aras_vector_store::{VehiclePayload, VehiclePoint};
 
 pub(crate) fn vehicle_message(record: &VehicleRecord) -> pb::Vehicle {

@@ -1,7 +1,7 @@
 //! Errors of the recommender and their one mapping to gRPC statuses.
 
 use aras_catalog::CatalogError;
-use aras_scoring::recommend::RequestError;
+use aras_domain::recommend::RequestError;
 use aras_vector_store::StoreError;
 
 /// What went wrong, named for what the caller can do about it.

@@ -7,12 +7,12 @@ use std::time::Instant;
 use aras_catalog::reviews::NewReview;
 use aras_catalog::{reviews, vehicles};
 use aras_common::correlation::CorrelationId;
+use aras_domain::recommend::{self, Candidate, Query, RequestError, TopK, Weights};
+use aras_domain::sentiment::Polarity;
 use aras_proto::embedding::v1::InputType;
 use aras_proto::recommender::v1::{
     RecommendRequest, RecommendResponse, RecommendTimings, Recommendation,
 };
-use aras_scoring::recommend::{self, Candidate, Query, RequestError, TopK, Weights};
-use aras_scoring::sentiment::Polarity;
 use aras_vector_store::{Example, Hit, RecommendQuery, VectorStore};
 
 use crate::deps::Deps;

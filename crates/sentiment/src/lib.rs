@@ -12,14 +12,20 @@ pub mod config;
 mod service;
 
 use std::future::Future;
-use std::sync::Arc;
 
 use aras_inference::manifest::Task;
-use aras_inference::service::{load_engine, serve_with_model};
+use aras_inference::service::ServiceKind;
 use aras_proto::sentiment::v1::sentiment_server::{SERVICE_NAME, SentimentServer};
 use tokio::net::TcpListener;
 
 pub use config::SentimentConfig;
+
+/// What the shared inference serving needs to know of this service.
+const KIND: ServiceKind = ServiceKind {
+    name: "sentiment",
+    task: Task::Sentiment,
+    grpc_service: SERVICE_NAME,
+};
 
 /// Serves the sentiment service on `listener` until `shutdown` resolves. The port answers at
 /// once; health is NOT_SERVING until the model is loaded and warm.
@@ -28,26 +34,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME]);
-    let slot = Arc::default();
-    let service = service::SentimentService::new(Arc::clone(&slot), config.inference.clone());
-    routes.add_service(SentimentServer::new(service));
-    tracing::info!(addr = %listener.local_addr()?, model = %config.model, "sentiment service listening");
-    let load = load_engine(
-        &config.inference,
+    let inference = config.inference.clone();
+    aras_inference::service::serve(
+        KIND,
         &config.model,
-        Task::Sentiment,
-        "sentiment",
-    );
-    serve_with_model(
-        "sentiment",
+        &config.inference,
         listener,
-        health,
-        SERVICE_NAME,
-        routes,
-        slot,
-        load,
         shutdown,
+        |routes, slot| {
+            routes.add_service(SentimentServer::new(service::SentimentService::new(
+                slot, inference,
+            )));
+        },
     )
     .await
 }

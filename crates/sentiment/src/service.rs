@@ -1,5 +1,6 @@
 //! `Analyze` and `AnalyzeBatch`.
 
+use aras_domain::sentiment::{LabelScheme, softmax};
 use aras_inference::service::{EngineSlot, engine, stage_timings};
 use aras_inference::{InferenceConfig, InferenceError};
 use aras_proto::common::v1::StageTimings;
@@ -7,7 +8,6 @@ use aras_proto::sentiment::v1::sentiment_server::Sentiment;
 use aras_proto::sentiment::v1::{
     AnalyzeBatchRequest, AnalyzeBatchResponse, AnalyzeRequest, AnalyzeResponse, SentimentResult,
 };
-use aras_scoring::sentiment::{LabelScheme, softmax};
 use tonic::{Request, Response, Status};
 
 pub struct SentimentService {

@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
         latencies.push(started.elapsed());
         if query_number < RECALL_QUERIES {
             let own = &vectors[usize::try_from(reviewed - 1)?];
-            let target = aras_scoring::recommend::average_vector(&[own, &wanted], &[&avoided])
+            let target = aras_domain::recommend::average_vector(&[own, &wanted], &[&avoided])
                 .expect("same sizes");
             let mut exact: Vec<(f32, i64)> = (1_i64..)
                 .zip(&vectors)

@@ -3,7 +3,7 @@
 //! `qdrant-edge` is synchronous and `Send + Sync`: every call runs on the blocking pool. It has no
 //! background indexing, so [`VectorStore::optimize`] builds the HNSW index after bulk writes, and
 //! no recommend query, so the query vector is computed as Qdrant's `average_vector` strategy does
-//! ([`aras_scoring::recommend::average_vector`]). Only one process may open a directory: the
+//! ([`aras_domain::recommend::average_vector`]). Only one process may open a directory: the
 //! recommender owns it, and indexing goes through the recommender.
 
 use std::path::{Path, PathBuf};
@@ -227,7 +227,7 @@ impl VectorStore for EdgeStore {
                 };
                 let positive = resolve(&query.positive)?;
                 let negative = resolve(&query.negative)?;
-                let vector = aras_scoring::recommend::average_vector(
+                let vector = aras_domain::recommend::average_vector(
                     &as_slices(&positive),
                     &as_slices(&negative),
                 )
@@ -312,12 +312,7 @@ fn vehicle_id(id: PointId) -> StoreResult<i64> {
 
 /// Unit length, so cosine scores are comparable whatever the caller sends.
 pub(crate) fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
-    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        for v in &mut vector {
-            *v /= norm;
-        }
-    }
+    aras_domain::vector::l2_normalize(&mut vector);
     vector
 }
 

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::Problem;
+use aras_domain::recommend::{Query, TopK};
 use aras_proto::recommender::v1 as pb;
-use aras_scoring::recommend::{Query, TopK};
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};

@@ -2,8 +2,8 @@
 
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::Problem;
+use aras_domain::vehicle::{ChangeError, ChangeField, VehicleChange};
 use aras_proto::recommender::v1 as pb;
-use aras_scoring::vehicle::city_problem;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -115,31 +115,30 @@ fn upstream(status: tonic::Status) -> ApiError {
 }
 
 impl VehiclePatch {
-    /// The rules of the catalog, stated with the API's field names.
-    fn validate(&self) -> Result<(), ApiError> {
-        let invalid = |detail: &str| Err(ApiError::InvalidInput(detail.to_owned()));
-        if self.disponible.is_none()
-            && self.prix.is_none()
-            && self.note.is_none()
-            && self.ville.is_none()
-        {
-            return invalid(
-                "nothing to change: send at least one of disponible, prix, note, ville",
-            );
-        }
-        if self
-            .prix
-            .is_some_and(|prix| !(prix.is_finite() && prix >= 0.0))
-        {
-            return invalid("prix must be a non-negative number of euros");
-        }
-        if self.note.is_some_and(|note| !(0.0..=5.0).contains(&note)) {
-            return invalid("note must be within [0, 5]");
-        }
-        if let Some(problem) = self.ville.as_deref().and_then(city_problem) {
-            return invalid(&format!("ville {problem}"));
-        }
-        Ok(())
+    /// The change, checked by the catalog's own rules, refused in the API's field names.
+    fn change(self) -> Result<VehicleChange, ApiError> {
+        let change = VehicleChange {
+            available: self.disponible,
+            daily_price: self.prix,
+            rating: self.note,
+            city: self.ville,
+        };
+        change.validate().map_err(|error| {
+            ApiError::InvalidInput(match error {
+                ChangeError::Empty => {
+                    "nothing to change: send at least one of disponible, prix, note, ville".into()
+                }
+                ChangeError::Invalid { field, reason } => {
+                    let name = match field {
+                        ChangeField::DailyPrice => "prix",
+                        ChangeField::Rating => "note",
+                        ChangeField::City => "ville",
+                    };
+                    format!("{name} {reason}")
+                }
+            })
+        })?;
+        Ok(change)
     }
 }
 
@@ -188,13 +187,13 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<VehiclePatch>,
 ) -> Result<Json<VehicleUpdated>, ApiError> {
-    patch.validate()?;
+    let change = patch.change()?;
     let message = pb::UpdateVehicleRequest {
         id: vehicle_id(&id)?,
-        available: patch.disponible,
-        daily_price: patch.prix,
-        rating: patch.note,
-        city: patch.ville,
+        available: change.available,
+        daily_price: change.daily_price,
+        rating: change.rating,
+        city: change.city,
     };
     let response = state
         .recommender

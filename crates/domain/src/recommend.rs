@@ -1,6 +1,7 @@
 //! Vehicle recommendation: the recommend-style query vector and the re-scoring of candidates.
 
 use crate::sentiment::Polarity;
+use crate::text::TextError;
 
 /// The catalogs a recommendation can be asked for. The seed's requests say `"vehicle"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -61,19 +62,13 @@ pub struct Review(String);
 
 impl Review {
     pub fn parse(text: &str, max_chars: usize) -> Result<Self, RequestError> {
-        if text.trim().is_empty() {
-            return Err(RequestError::EmptyReview);
-        }
-        let chars = text.chars().count();
-        if chars > max_chars {
-            return Err(RequestError::ReviewTooLong { chars, max_chars });
-        }
-        if text
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            return Err(RequestError::ControlCharacter);
-        }
+        crate::text::check(text, max_chars).map_err(|error| match error {
+            TextError::Empty => RequestError::EmptyReview,
+            TextError::TooLong { chars, max_chars } => {
+                RequestError::ReviewTooLong { chars, max_chars }
+            }
+            TextError::ControlCharacter(_) => RequestError::ControlCharacter,
+        })?;
         Ok(Self(text.to_owned()))
     }
 

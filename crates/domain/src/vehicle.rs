@@ -162,21 +162,79 @@ pub struct UnknownValue {
 /// The most characters of a city name.
 pub const MAX_CITY_CHARS: usize = 100;
 
-/// Why `city` cannot go into a vehicle (and its description, which the models read), if it
-/// cannot: blank, longer than [`MAX_CITY_CHARS`], or holding a control character.
-pub fn city_problem(city: &str) -> Option<String> {
-    if city.trim().is_empty() {
-        return Some("must not be blank".into());
+/// A change to a vehicle; `None` leaves a field as it is. The catalog applies it; the gateway
+/// checks it first, with the same rules, so a bad change never leaves the edge.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VehicleChange {
+    pub available: Option<bool>,
+    pub daily_price: Option<f64>,
+    pub rating: Option<f32>,
+    pub city: Option<String>,
+}
+
+/// A field of [`VehicleChange`], for error messages in the caller's own names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeField {
+    DailyPrice,
+    Rating,
+    City,
+}
+
+/// Why a change cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeError {
+    /// No field to change.
+    Empty,
+    /// `field` breaks its rule: the reason reads after the field's name ("must be …").
+    Invalid { field: ChangeField, reason: String },
+}
+
+impl VehicleChange {
+    /// Refuses a change with nothing in it or with a value the catalog cannot hold: a negative
+    /// or non-finite price, a rating outside [0, 5], a city that is blank, longer than
+    /// [`MAX_CITY_CHARS`] or holds a control character (it goes into the description the models
+    /// read).
+    pub fn validate(&self) -> Result<(), ChangeError> {
+        let invalid = |field, reason: String| Err(ChangeError::Invalid { field, reason });
+        if *self == Self::default() {
+            return Err(ChangeError::Empty);
+        }
+        if let Some(price) = self.daily_price
+            && !(price.is_finite() && price >= 0.0)
+        {
+            return invalid(
+                ChangeField::DailyPrice,
+                format!("must be a non-negative number of euros, got {price}"),
+            );
+        }
+        if let Some(rating) = self.rating
+            && !(0.0..=5.0).contains(&rating)
+        {
+            return invalid(
+                ChangeField::Rating,
+                format!("must be within [0, 5], got {rating}"),
+            );
+        }
+        if let Some(city) = &self.city {
+            let chars = city.chars().count();
+            if city.trim().is_empty() {
+                return invalid(ChangeField::City, "must not be blank".into());
+            }
+            if chars > MAX_CITY_CHARS {
+                return invalid(
+                    ChangeField::City,
+                    format!("has {chars} characters, more than {MAX_CITY_CHARS}"),
+                );
+            }
+            if let Some(c) = city.chars().find(|c| c.is_control()) {
+                return invalid(
+                    ChangeField::City,
+                    format!("contains the control character {c:?}"),
+                );
+            }
+        }
+        Ok(())
     }
-    let chars = city.chars().count();
-    if chars > MAX_CITY_CHARS {
-        return Some(format!(
-            "has {chars} characters, more than {MAX_CITY_CHARS}"
-        ));
-    }
-    city.chars()
-        .find(|c| c.is_control())
-        .map(|c| format!("contains the control character {c:?}"))
 }
 
 #[cfg(test)]
@@ -231,5 +289,43 @@ mod tests {
         assert_eq!("électrique".parse::<Fuel>(), Ok(Fuel::Electric));
         let error = "tank".parse::<VehicleType>().unwrap_err();
         assert_eq!(error.to_string(), r#"unknown VehicleType "tank""#);
+    }
+
+    #[test]
+    fn a_change_names_the_rule_it_breaks() {
+        use super::{ChangeError, ChangeField, VehicleChange};
+        let change = |f: fn(&mut VehicleChange)| {
+            let mut c = VehicleChange::default();
+            f(&mut c);
+            c.validate()
+        };
+        let field = |r: Result<(), ChangeError>| match r {
+            Err(ChangeError::Invalid { field, .. }) => Some(field),
+            _ => None,
+        };
+        assert_eq!(change(|_| {}), Err(ChangeError::Empty));
+        assert_eq!(change(|c| c.available = Some(false)), Ok(()));
+        assert_eq!(change(|c| c.daily_price = Some(0.0)), Ok(()));
+        assert_eq!(
+            field(change(|c| c.daily_price = Some(-1.0))),
+            Some(ChangeField::DailyPrice)
+        );
+        assert_eq!(
+            field(change(|c| c.daily_price = Some(f64::NAN))),
+            Some(ChangeField::DailyPrice)
+        );
+        assert_eq!(change(|c| c.rating = Some(5.0)), Ok(()));
+        assert_eq!(
+            field(change(|c| c.rating = Some(5.5))),
+            Some(ChangeField::Rating)
+        );
+        assert_eq!(change(|c| c.city = Some("Lyon".into())), Ok(()));
+        for city in ["  ".to_owned(), "Ly\u{0}on".to_owned(), "x".repeat(101)] {
+            let c = VehicleChange {
+                city: Some(city.clone()),
+                ..VehicleChange::default()
+            };
+            assert_eq!(field(c.validate()), Some(ChangeField::City), "{city:?}");
+        }
     }
 }
