@@ -1,8 +1,8 @@
 //! Logs and traces. JSON logs to stdout filtered by `RUST_LOG`; OTLP trace export only when an
 //! endpoint is configured; W3C trace context carried across service hops.
 
-use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -103,35 +103,15 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
 
 /// Writes the current span's trace context (`traceparent`) into outgoing gRPC metadata.
 pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
-    struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
-    impl Injector for MetadataInjector<'_> {
-        fn set(&mut self, key: &str, value: String) {
-            if let (Ok(key), Ok(value)) = (
-                tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
-                value.parse(),
-            ) {
-                self.0.insert(key, value);
-            }
-        }
-    }
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let context = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&context, &mut MetadataInjector(metadata));
+        p.inject_context(&context, &mut HeaderInjector(metadata.as_mut()));
     });
 }
 
 /// Makes `span` a child of the trace context found in incoming HTTP/2 headers, if any.
 pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
-    struct HeaderExtractor<'a>(&'a http::HeaderMap);
-    impl Extractor for HeaderExtractor<'_> {
-        fn get(&self, key: &str) -> Option<&str> {
-            self.0.get(key).and_then(|v| v.to_str().ok())
-        }
-        fn keys(&self) -> Vec<&str> {
-            self.0.keys().map(http::HeaderName::as_str).collect()
-        }
-    }
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let parent =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
@@ -157,4 +137,43 @@ pub fn set_parent_from_map<S: std::hash::BuildHasher>(
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(carrier));
     let _ = span.set_parent(parent);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trace context arriving in HTTP headers leaves in gRPC metadata as the same trace: the
+    /// incoming span becomes the parent of the call's span.
+    #[test]
+    fn the_trace_context_crosses_a_hop() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            format!("00-{trace_id}-00f067aa0ba902b7-01")
+                .parse()
+                .unwrap(),
+        );
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("incoming");
+            set_parent_from_headers(&span, &headers);
+            span.in_scope(|| inject_trace_context(&mut metadata));
+        });
+        let sent = metadata
+            .get("traceparent")
+            .expect("the call carries a trace context")
+            .to_str()
+            .unwrap();
+        assert!(sent.starts_with(&format!("00-{trace_id}-")), "{sent}");
+        assert!(
+            !sent.contains("00f067aa0ba902b7"),
+            "a span of its own: {sent}"
+        );
+    }
 }
