@@ -142,3 +142,33 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
     let ui = app.get_text("/docs/swagger-initializer.js").await;
     assert!(ui.contains("/openapi.json"), "{ui}");
 }
+
+/// Every response carries `X-Correlation-ID`: the caller's when well-formed, else a new UUID;
+/// an error's problem body names the same id as its `instance`.
+#[tokio::test]
+async fn correlation_ids_are_echoed_replaced_or_made() {
+    let app = spawn_app().await;
+    let send = |id: Option<&'static str>| {
+        let mut request = app.client.get(app.url("/api/v1/nope"));
+        if let Some(id) = id {
+            request = request.header("x-correlation-id", id);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let header = response.headers()["x-correlation-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (header, body)
+        }
+    };
+    let (echoed, body) = send(Some("caller-42.a:b_c")).await;
+    assert_eq!(echoed, "caller-42.a:b_c");
+    assert_eq!(body["instance"], "caller-42.a:b_c");
+    for (sent, why) in [(Some("has space"), "malformed"), (None, "absent")] {
+        let (made, body) = send(sent).await;
+        assert!(uuid::Uuid::parse_str(&made).is_ok(), "{why}: {made}");
+        assert_eq!(body["instance"], made.as_str(), "{why}");
+    }
+}

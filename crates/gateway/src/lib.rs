@@ -30,11 +30,17 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use http::HeaderName;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 pub use config::GatewayConfig;
 pub use error::ApiError;
 use state::AppState;
+
+const CORRELATION_HEADER: HeaderName = HeaderName::from_static(aras_common::correlation::HEADER);
 
 /// The whole HTTP application for `config`, and its state.
 fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
@@ -46,7 +52,21 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        // Outermost last: a malformed id is dropped, an id set (the caller's or a new UUID) and
+        // echoed, the request run in its span with an access log line, then observed.
         .layer(axum::middleware::from_fn(observe::observe_request))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(observe::span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // Failures are logged once, where they are turned into problem+json.
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(CORRELATION_HEADER))
+        .layer(SetRequestIdLayer::new(CORRELATION_HEADER, MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            observe::drop_malformed_correlation_id,
+        ))
         .with_state(state.clone());
     Ok((router, state))
 }
