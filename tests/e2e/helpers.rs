@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use aras_catalog::DatabaseConfig;
 use aras_embedding::EmbeddingConfig;
@@ -476,4 +477,26 @@ pub fn assert_problem(got: &(u16, String, Value), status: u16, needle: &str) {
         detail.contains(needle),
         "detail {detail:?} should contain {needle:?}"
     );
+}
+
+/// Asks `done` every `every` until it says yes, and returns how long that took; fails the test
+/// when `within` has passed first, saying what never happened.
+pub async fn eventually<F, Fut>(
+    within: Duration,
+    every: Duration,
+    what: &str,
+    mut done: F,
+) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if done().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "{what} within {within:?}");
+        tokio::time::sleep(every).await;
+    }
 }
