@@ -22,46 +22,31 @@ async fn channel(addr: SocketAddr) -> Channel {
         .expect("the backend listens")
 }
 
-async fn listed_v1(addr: SocketAddr) -> BTreeSet<String> {
-    use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = ServerReflectionClient::new(channel(addr).await)
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .expect("reflection v1 is served")
-        .into_inner();
-    let response = stream.message().await.unwrap().expect("one answer");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("not a service list: {response:?}")
-    };
-    list.service.into_iter().map(|s| s.name).collect()
-}
-
-async fn listed_v1alpha(addr: SocketAddr) -> BTreeSet<String> {
-    use tonic_reflection::pb::v1alpha::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = ServerReflectionClient::new(channel(addr).await)
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .expect("reflection v1alpha is served")
-        .into_inner();
-    let response = stream.message().await.unwrap().expect("one answer");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("not a service list: {response:?}")
-    };
-    list.service.into_iter().map(|s| s.name).collect()
+/// The services a reflection client of protocol version `$version` is told about.
+macro_rules! listed {
+    ($version:ident, $addr:expr) => {{
+        use tonic_reflection::pb::$version::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = ServerReflectionClient::new(channel($addr).await)
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .expect("reflection is served")
+            .into_inner();
+        let response = stream.message().await.unwrap().expect("one answer");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("not a service list: {response:?}")
+        };
+        list.service
+            .into_iter()
+            .map(|s| s.name)
+            .collect::<BTreeSet<String>>()
+    }};
 }
 
 #[tokio::test]
@@ -78,9 +63,9 @@ async fn reflection_lists_exactly_each_servers_own_services() {
             .chain([&own])
             .map(|s| (*s).to_owned())
             .collect();
-        assert_eq!(listed_v1(addr).await, expected, "v1 on the {own} port");
+        assert_eq!(listed!(v1, addr), expected, "v1 on the {own} port");
         assert_eq!(
-            listed_v1alpha(addr).await,
+            listed!(v1alpha, addr),
             expected,
             "v1alpha on the {own} port"
         );

@@ -26,6 +26,17 @@ fn request(product_id: i64, client_id: i64, review: &str) -> Value {
     })
 }
 
+/// Marks `vehicle` available or not, through the API; the change must be accepted.
+async fn set_available(app: &crate::helpers::TestApp, vehicle: i64, available: bool) {
+    let (status, _, body) = app
+        .patch_json(
+            &format!("/api/v1/vehicles/{vehicle}"),
+            &json!({ "disponible": available }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// `vehicle` is either gone from the answer or shown unavailable.
 fn assert_not_shown_available(answer: &Value, vehicle: i64) {
     let shown = answer["recommendations"].as_array().expect("a list");
@@ -231,13 +242,7 @@ async fn a_catalog_write_invalidates_cached_answers() {
     let (_, _, vehicle) = app.get(&format!("/api/v1/vehicles/{best}")).await;
     assert_eq!(vehicle["disponible"], false);
     // Restore, for the other tests sharing the catalog.
-    let (status, ..) = app
-        .patch_json(
-            &format!("/api/v1/vehicles/{best}"),
-            &json!({ "disponible": true }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    set_available(&app, best, true).await;
 }
 
 #[tokio::test]
@@ -556,13 +561,7 @@ async fn a_catalog_write_whose_version_publish_fails_leaves_no_stale_answer_afte
     let (_, _, again) = app.post_json("/api/v1/recommendations", &body).await;
     assert_not_shown_available(&again, best);
 
-    let (status, ..) = app
-        .patch_json(
-            &format!("/api/v1/vehicles/{best}"),
-            &json!({ "disponible": true }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    set_available(&app, best, true).await;
 }
 
 /// The embedding service hangs: the recommender's call to it gets what is left of the
