@@ -262,3 +262,80 @@ async fn overload_is_refused_early_and_the_admitted_keep_their_latency() {
         refused.len()
     );
 }
+
+/// Rate limits per client address: the burst passes with `RateLimit-*` headers counting down,
+/// the next request is refused with 429 and `Retry-After`, health is never limited, and the
+/// client is served again once an interval has passed.
+#[tokio::test]
+async fn rate_limits_refuse_the_excess_with_headers_and_recover() {
+    let mut config = gateway_config();
+    config.rate_limits.rate_limit_per_second = 5; // one request every 200 ms
+    config.rate_limits.rate_limit_burst = 3;
+    // Counters of its own: every test's client shares 127.0.0.1.
+    config.redis.prefix = format!("{}-ratelimit:", crate::helpers::run_id());
+    let app = spawn_gateway(config).await;
+    app.wait_until_serving(&["ranking"]).await;
+    let rank = || async {
+        let response = app
+            .client
+            .post(app.url(RANK))
+            .json(&seed_request())
+            .send()
+            .await
+            .unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        (
+            response.status().as_u16(),
+            header("ratelimit-remaining"),
+            header("retry-after"),
+            header("ratelimit-limit"),
+        )
+    };
+    for remaining in ["2", "1", "0"] {
+        let (status, left, _, limit) = rank().await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (left.as_deref(), limit.as_deref()),
+            (Some(remaining), Some("3"))
+        );
+    }
+    let (status, left, retry_after, _) = rank().await;
+    assert_eq!(
+        (status, left.as_deref(), retry_after.as_deref()),
+        (429, Some("0"), Some("1"))
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            app.get("/api/v1/health/live").await.0,
+            200,
+            "health is not limited"
+        );
+    }
+    let waited = eventually(
+        Duration::from_secs(1),
+        Duration::from_millis(20),
+        "a request allowed again after an interval",
+        || async { rank().await.0 == 200 },
+    )
+    .await;
+    println!("rate limit: burst of 3 passed, 4th refused with 429; served again after {waited:?}");
+}
+
+/// Redis down: the limiter lets requests through (fail open) rather than refuse them all.
+#[tokio::test]
+async fn rate_limits_fail_open_without_redis() {
+    let mut config = gateway_config();
+    config.rate_limits.rate_limit_per_second = 1;
+    config.rate_limits.rate_limit_burst = 1;
+    config.redis.url = format!("redis://{}", dead_address().await);
+    let app = spawn_gateway(config).await;
+    app.wait_until_serving(&["ranking"]).await;
+    for _ in 0..5 {
+        assert_eq!(app.post_json(RANK, &seed_request()).await.0, 200);
+    }
+}

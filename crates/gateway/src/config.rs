@@ -67,9 +67,12 @@ pub struct GatewayConfig {
     #[arg(long, env = "ARAS_CACHE_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
 
-    /// The recommendation cache.
+    /// The recommendation cache (and the rate limits' counters).
     #[command(flatten)]
     pub redis: RedisConfig,
+
+    #[command(flatten)]
+    pub rate_limits: crate::ratelimit::RateLimitConfig,
 
     /// Most reviews in one `POST /api/v1/sentiment/batch`.
     #[arg(long, env = "ARAS_SENTIMENT_MAX_BATCH", default_value_t = 64)]

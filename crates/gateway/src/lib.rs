@@ -10,6 +10,7 @@
 //! - `error`: [`ApiError`], the one mapping of every failure to problem+json.
 //! - `extract`: the JSON body extractor whose rejections are problem+json too.
 //! - `observe`: per-request correlation id, span, access log and metrics.
+//! - `ratelimit`: rate limits per client address, in Redis.
 //! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`,
 //!   `recommendations`, `tasks`, `vehicles`, `health`).
 //! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI.
@@ -21,6 +22,7 @@ mod extract;
 mod jobs;
 mod observe;
 mod openapi;
+mod ratelimit;
 mod routes;
 mod schema;
 mod state;
@@ -53,7 +55,11 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         // Outermost last: a malformed id is dropped, an id set (the caller's or a new UUID) and
-        // echoed, the request run in its span with an access log line, then observed.
+        // echoed, the request run in its span with an access log line, observed, then limited.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ))
         .layer(axum::middleware::from_fn(observe::observe_request))
         .layer(
             TraceLayer::new_for_http()
@@ -90,12 +96,16 @@ pub async fn serve(
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let relay = tokio::spawn(jobs::relay(state, config.outbox_interval, stopped));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await?;
+    // The peer address keys the rate limits.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await?;
     relay.await?;
     Ok(())
 }

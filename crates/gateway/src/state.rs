@@ -20,6 +20,7 @@ use tower::load_shed::LoadShed;
 use crate::cache::Cache;
 use crate::config::GatewayConfig;
 use crate::jobs::Jobs;
+use crate::ratelimit::RateLimiter;
 
 /// Tenancy arrives with authentication; until then every request is the default tenant's.
 pub const TENANT: &str = "default";
@@ -51,6 +52,7 @@ pub struct Inner {
     pub embedding: EmbeddingClient<Admitted>,
     pub recommender: RecommenderClient<Admitted>,
     pub cache: Cache,
+    pub rate_limiter: Option<RateLimiter>,
     pub jobs: Jobs,
     pub sentiment_max_batch: usize,
     pub max_review_chars: usize,
@@ -94,6 +96,7 @@ impl AppState {
             embedding: EmbeddingClient::new(admitted(embedding.clone(), limit)),
             recommender: RecommenderClient::new(admitted(recommender.clone(), limit)),
             cache: Cache::connect(&config.redis, config.cache_ttl)?,
+            rate_limiter: RateLimiter::new(&config.rate_limits, &config.redis)?,
             jobs: Jobs::new(config)?,
             sentiment_max_batch: config.sentiment_max_batch,
             max_review_chars: config.max_review_chars,

@@ -1,0 +1,168 @@
+//! Rate limits, kept in Redis so every gateway replica counts together: GCRA (the generic cell
+//! rate algorithm) in one Lua script on Redis's clock, per client address. A refused request
+//! gets 429 with `Retry-After`; every limited response carries `RateLimit-Limit`,
+//! `RateLimit-Remaining` and `RateLimit-Reset`. Redis down: requests pass (fail open), counted
+//! in `gateway_rate_limit_errors_total` and logged — a cache outage must not become an API
+//! outage.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aras_common::redis::RedisConfig;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use fred::prelude::{Client, LuaInterface as _};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// One request spends an interval; a key may run `burst` intervals ahead of Redis's clock.
+/// Answers {allowed (1/0), milliseconds until a request is allowed again, milliseconds until
+/// the burst is whole again, requests left in the burst}.
+const GCRA: &str = r"
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tolerance = interval * (burst - 1)
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now_ms), now_ms)
+if now_ms < tat - tolerance then
+  return {0, tat - tolerance - now_ms, tat - now_ms, 0}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now_ms)
+return {1, 0, new_tat - now_ms, math.floor((now_ms + tolerance - tat) / interval)}
+";
+
+/// How many requests a client may make.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RateLimitConfig {
+    /// Requests per second each client address may make on the API (health, metrics and docs
+    /// are not limited); 0 turns limits off.
+    #[arg(long, env = "ARAS_RATE_LIMIT_PER_SECOND", default_value_t = 0)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a client may make at once above its rate (the burst).
+    #[arg(long, env = "ARAS_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+}
+
+pub struct RateLimiter {
+    client: Client,
+    redis: RedisConfig,
+    interval_ms: u64,
+    burst: u32,
+}
+
+/// What the limiter decided for one request.
+struct Decision {
+    allowed: bool,
+    retry_after: Duration,
+    reset: Duration,
+    remaining: u64,
+}
+
+impl RateLimiter {
+    /// A limiter, or `None` when limits are off.
+    pub fn new(
+        config: &RateLimitConfig,
+        redis: &RedisConfig,
+    ) -> Result<Option<Self>, fred::error::Error> {
+        if config.rate_limit_per_second == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            client: redis.connect()?,
+            redis: redis.clone(),
+            interval_ms: (1000 / u64::from(config.rate_limit_per_second)).max(1),
+            burst: config.rate_limit_burst.max(1),
+        }))
+    }
+
+    /// The decision for one request of `client`, or `None` when Redis did not answer.
+    async fn check(&self, client: &str) -> Option<Decision> {
+        let key = self.redis.key(&format!("ratelimit:{client}"));
+        let answer: Result<Vec<u64>, _> = self
+            .client
+            .eval(GCRA, key, vec![self.interval_ms, u64::from(self.burst)])
+            .await;
+        match answer.as_deref() {
+            Ok(&[allowed, retry_after_ms, reset_ms, remaining]) => Some(Decision {
+                allowed: allowed == 1,
+                retry_after: Duration::from_millis(retry_after_ms),
+                reset: Duration::from_millis(reset_ms),
+                remaining,
+            }),
+            Ok(other) => {
+                tracing::error!(?other, "the rate-limit script answered an unexpected shape");
+                None
+            }
+            Err(error) => {
+                metrics::counter!("gateway_rate_limit_errors_total").increment(1);
+                tracing::warn!(%error, "Redis unavailable; requests pass without a rate limit");
+                None
+            }
+        }
+    }
+
+    fn headers(&self, decision: &Decision, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.burst));
+        headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+        headers.insert(
+            "ratelimit-reset",
+            HeaderValue::from(seconds(decision.reset)),
+        );
+    }
+}
+
+/// Whole seconds, rounded up: a client told 0 would retry at once.
+fn seconds(duration: Duration) -> u64 {
+    duration
+        .as_millis()
+        .div_ceil(1000)
+        .try_into()
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// The middleware: limits `/api/v1/*` except the health routes, per client address.
+pub async fn limit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let Some(limiter) = state
+        .rate_limiter
+        .as_ref()
+        .filter(|_| path.starts_with("/api/v1/") && !path.starts_with("/api/v1/health"))
+    else {
+        return next.run(request).await;
+    };
+    let Some(decision) = limiter.check(&format!("ip:{}", peer.ip())).await else {
+        return next.run(request).await;
+    };
+    if !decision.allowed {
+        metrics::counter!("gateway_rate_limited_total").increment(1);
+        let mut response = ApiError::Rejected {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            detail: format!(
+                "rate limit exceeded: {} requests at once, then one every {} ms; retry later",
+                limiter.burst, limiter.interval_ms
+            ),
+        }
+        .into_response();
+        limiter.headers(&decision, response.headers_mut());
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(seconds(decision.retry_after)),
+        );
+        return response;
+    }
+    let mut response = next.run(request).await;
+    limiter.headers(&decision, response.headers_mut());
+    response
+}
