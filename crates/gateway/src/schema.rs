@@ -116,12 +116,22 @@ pub enum BodyRefusals {
     NotJson(Problem),
 }
 
+/// The client is over its rate limit (`ARAS_RATE_LIMIT_PER_SECOND`), for operations that call
+/// no backend (those that do document 429 in [`BackendFailures`]).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: `ratelimit::limit` builds this response
+pub enum RateLimited {
+    /// Over the rate limit: retry after `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
+    TooMany(Problem),
+}
+
 /// Failures of the backend service an operation calls.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // documentation only: `ApiError` builds these responses
 pub enum BackendFailures {
-    /// The service (or the gateway's admission limit for it) is at capacity: refused at once;
-    /// retry after `Retry-After` seconds.
+    /// The service (or the gateway's admission limit for it) is at capacity, or the client is
+    /// over its rate limit: refused at once; retry after `Retry-After` seconds.
     #[response(status = 429, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
     Overloaded(Problem),
     /// The service is down, still starting, or lacks something it names (e.g. "run `aras

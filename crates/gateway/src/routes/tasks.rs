@@ -250,6 +250,7 @@ fn accepted(body: impl Serialize, location: Option<String>, replayed: bool) -> R
         (status = 422, description = "The request breaks a rule (as for the synchronous endpoint), or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The job store is down: nothing was stored", body = Problem, content_type = "application/problem+json"),
         crate::schema::BodyRefusals,
+        crate::schema::RateLimited,
     ))]
 pub async fn submit(
     State(state): State<AppState>,
@@ -300,6 +301,7 @@ pub struct RecommendationBatch(Vec<RecommendationRequest>);
         (status = 422, description = "Empty batch, batch over the limit, or an invalid request (its index is named)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The job store is down: nothing was stored", body = Problem, content_type = "application/problem+json"),
         crate::schema::BodyRefusals,
+        crate::schema::RateLimited,
     ))]
 pub async fn submit_batch(
     State(state): State<AppState>,
@@ -346,6 +348,7 @@ pub async fn submit_batch(
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The task id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The job store is down", body = Problem, content_type = "application/problem+json"),
+        crate::schema::RateLimited,
     ))]
 pub async fn get(
     State(state): State<AppState>,
