@@ -172,3 +172,40 @@ async fn correlation_ids_are_echoed_replaced_or_made() {
         assert_eq!(body["instance"], made.as_str(), "{why}");
     }
 }
+
+/// Every response carries the security headers; CORS answers only the configured origins.
+#[tokio::test]
+async fn security_headers_and_cors_for_configured_origins_only() {
+    let mut config = crate::helpers::gateway_config();
+    config.cors_allowed_origins = vec!["https://console.example.com".into()];
+    let app = crate::helpers::spawn_gateway(config).await;
+    for path in ["/api/v1/health/live", "/api/v1/nope", "/docs/"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/livreurs/rank"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://console.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    let refused = preflight("https://elsewhere.example.com").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{:?}",
+        refused.headers()
+    );
+}

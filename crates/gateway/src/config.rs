@@ -74,6 +74,11 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub rate_limits: crate::ratelimit::RateLimitConfig,
 
+    /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    /// `https://console.example.com`; none by default, so browsers keep other sites out.
+    #[arg(long, env = "ARAS_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
     /// Most reviews in one `POST /api/v1/sentiment/batch`.
     #[arg(long, env = "ARAS_SENTIMENT_MAX_BATCH", default_value_t = 64)]
     pub sentiment_max_batch: usize,

@@ -11,6 +11,7 @@
 //! - `extract`: the JSON body extractor whose rejections are problem+json too.
 //! - `observe`: per-request correlation id, span, access log and metrics.
 //! - `ratelimit`: rate limits per client address, in Redis.
+//! - `security`: security headers on every response, CORS only for configured origins.
 //! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`,
 //!   `recommendations`, `tasks`, `vehicles`, `health`).
 //! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI.
@@ -25,6 +26,7 @@ mod openapi;
 mod ratelimit;
 mod routes;
 mod schema;
+mod security;
 mod state;
 mod strict;
 
@@ -73,7 +75,8 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
         .layer(axum::middleware::map_request(
             observe::drop_malformed_correlation_id,
         ))
-        .with_state(state.clone());
+        .layer(security::cors(&config.cors_allowed_origins)?);
+    let router = security::with_headers(router).with_state(state.clone());
     Ok((router, state))
 }
 
