@@ -4,17 +4,20 @@
 //!
 //! Layout:
 //! - [`config`]: settings from flags and `ARAS_*` variables.
-//! - `state`: the shared state: gRPC clients, the cache and the dependency list for health checks.
+//! - `state`: the shared state: gRPC clients (balanced over replicas, behind an admission
+//!   limit), the cache, the rate limiter and the dependency list for health checks.
 //! - `cache`: the Redis recommendation cache, keyed by the catalog version.
 //! - `jobs`: async jobs: the job store, the publisher and the outbox relay.
 //! - `error`: [`ApiError`], the one mapping of every failure to problem+json.
-//! - `extract`: the JSON body extractor whose rejections are problem+json too.
+//! - `extract`: the JSON body extractor whose rejections are problem+json too; `strict`: the
+//!   deserializer adapter it uses, so a struct is read only from a JSON object.
 //! - `observe`: per-request correlation id, span, access log and metrics.
 //! - `ratelimit`: rate limits per client address, in Redis.
 //! - `security`: security headers on every response, CORS only for configured origins.
 //! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`,
 //!   `recommendations`, `tasks`, `vehicles`, `health`).
-//! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI.
+//! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI; `schema`: the schema
+//!   pieces and response sets its operations share.
 
 mod cache;
 pub mod config;
