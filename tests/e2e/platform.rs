@@ -208,4 +208,21 @@ async fn security_headers_and_cors_for_configured_origins_only() {
         "{:?}",
         refused.headers()
     );
+    // By default no origin is listed: no CORS header on any response.
+    let default = crate::helpers::spawn_gateway(crate::helpers::gateway_config()).await;
+    let response = default
+        .client
+        .get(default.url("/api/v1/health/live"))
+        .header("origin", "https://console.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !response
+            .headers()
+            .keys()
+            .any(|name| name.as_str().starts_with("access-control-")),
+        "{:?}",
+        response.headers()
+    );
 }

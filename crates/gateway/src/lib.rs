@@ -78,7 +78,9 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
         .layer(axum::middleware::map_request(
             observe::drop_malformed_correlation_id,
         ))
-        .layer(security::cors(&config.cors_allowed_origins)?);
+        .layer(tower::util::option_layer(security::cors(
+            &config.cors_allowed_origins,
+        )?));
     let router = security::with_headers(router).with_state(state.clone());
     Ok((router, state))
 }

@@ -22,9 +22,9 @@ pub fn with_headers(router: Router<AppState>) -> Router<AppState> {
 }
 
 /// CORS for `origins` (exact origins such as `https://console.example.com`): the API's methods,
-/// the headers a client sends, and those it may read back. No origin listed: no CORS headers,
-/// and browsers refuse cross-site calls.
-pub fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+/// the headers a client sends, and those it may read back. No origin listed: no CORS layer at
+/// all, no CORS header, and browsers refuse cross-site calls.
+pub fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
     let origins = origins
         .iter()
         .map(|o| o.trim())
@@ -34,27 +34,32 @@ pub fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
                 .map_err(|_| anyhow::anyhow!("ARAS_CORS_ALLOWED_ORIGINS: {o:?} is not an origin"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            HeaderName::from_static("x-correlation-id"),
-            HeaderName::from_static("idempotency-key"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("x-correlation-id"),
-            header::RETRY_AFTER,
-            header::LOCATION,
-            HeaderName::from_static("ratelimit-limit"),
-            HeaderName::from_static("ratelimit-remaining"),
-            HeaderName::from_static("ratelimit-reset"),
-        ]))
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-correlation-id"),
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-correlation-id"),
+                header::RETRY_AFTER,
+                header::LOCATION,
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderName::from_static("ratelimit-reset"),
+            ]),
+    ))
 }
