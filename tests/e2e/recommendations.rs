@@ -446,7 +446,7 @@ async fn an_unindexed_catalog_is_a_503_naming_the_fix() {
 async fn app_with_own_recommender(
     config: aras_recommender::RecommenderConfig,
 ) -> crate::helpers::TestApp {
-    own_recommender(config, false).await
+    own_recommender(config, false, |_| {}).await
 }
 
 /// [`app_with_own_recommender`], its store indexed; indexing bumps the catalog version, so the
@@ -454,12 +454,15 @@ async fn app_with_own_recommender(
 async fn app_with_own_recommender_indexed(
     config: aras_recommender::RecommenderConfig,
 ) -> crate::helpers::TestApp {
-    own_recommender(config, true).await
+    own_recommender(config, true, |_| {}).await
 }
 
+/// A recommender of its own (its store indexed when `index`), behind a gateway of its own
+/// whose configuration `configure` may change; once the recommender serves.
 async fn own_recommender(
     config: aras_recommender::RecommenderConfig,
     index: bool,
+    configure: impl FnOnce(&mut aras_gateway::GatewayConfig),
 ) -> crate::helpers::TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -475,6 +478,7 @@ async fn own_recommender(
     let mut gateway = gateway_config();
     gateway.recommender_url = format!("http://{addr}");
     gateway.redis.prefix = redis_prefix;
+    configure(&mut gateway);
     let app = spawn_gateway(gateway).await;
     // It serves once the embedding service has given the dimension and its store is open.
     app.wait_until_serving(&["recommender"]).await;
@@ -575,19 +579,8 @@ async fn a_hung_dependency_is_a_504_within_the_callers_budget() {
         embedding.addr,
         scratch_dir("vectors-hung-embedding"),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(aras_recommender::serve(
-        config,
-        listener,
-        std::future::pending(),
-    ));
-    let mut gateway = gateway_config();
-    gateway.recommender_url = format!("http://{addr}");
     let budget = Duration::from_millis(1500);
-    gateway.grpc_timeout = budget;
-    let app = spawn_gateway(gateway).await;
-    app.wait_until_serving(&["recommender"]).await;
+    let app = own_recommender(config, false, |gateway| gateway.grpc_timeout = budget).await;
 
     embedding.stall().await;
     let started = Instant::now();
