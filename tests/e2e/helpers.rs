@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use aras_catalog::DatabaseConfig;
+use aras_domain::tenant::{Role, Tenant};
 use aras_embedding::EmbeddingConfig;
 use aras_gateway::GatewayConfig;
 use aras_proto::recommender::v1::IndexCatalogRequest;
@@ -46,6 +47,21 @@ pub struct Backends {
 
 /// Vehicles in the test catalog (seeded deterministically, ids 1..=N).
 pub const TEST_CATALOG_SIZE: i64 = 300;
+
+/// The second tenant of the test catalog, and its vehicles' ids.
+pub fn other_tenant() -> Tenant {
+    Tenant::parse("globex").unwrap()
+}
+pub const OTHER_TENANT_VEHICLES: std::ops::RangeInclusive<i64> = 900_001..=900_020;
+
+/// A new API key of `tenant` with `role`, straight from the credential store.
+pub async fn api_key(tenant: &Tenant, role: Role) -> String {
+    let pool = test_database().pool().expect("a pool");
+    aras_auth::store::create_api_key(&pool, tenant, "e2e", role, false)
+        .await
+        .expect("an API key")
+        .key
+}
 
 /// Catalog writes bump the catalog version, which retires every cached answer: tests that
 /// expect a cache hit (or compare two answers) hold this for reading, the test that writes
@@ -159,9 +175,21 @@ async fn seed_and_index(recommender: SocketAddr) {
     let vehicles: Vec<_> = (1..=TEST_CATALOG_SIZE)
         .map(|id| aras_domain::demo::vehicle(42, id))
         .collect();
-    aras_catalog::vehicles::upsert(&pool, &vehicles)
+    aras_catalog::vehicles::upsert(&pool, &Tenant::demo(), &vehicles)
         .await
         .expect("seeding");
+    // A second tenant with a catalog of its own, for the isolation tests.
+    let other = other_tenant();
+    match aras_auth::store::create_organisation(&pool, &other, "Other marketplace").await {
+        Ok(()) | Err(aras_auth::AuthError::Conflict(_)) => {}
+        Err(error) => panic!("the second tenant: {error}"),
+    }
+    let theirs: Vec<_> = OTHER_TENANT_VEHICLES
+        .map(|id| aras_domain::demo::vehicle(7, id))
+        .collect();
+    aras_catalog::vehicles::upsert(&pool, &other, &theirs)
+        .await
+        .expect("seeding the second tenant");
     index_catalog(recommender).await;
 }
 
@@ -202,9 +230,11 @@ pub async fn index_catalog(recommender: SocketAddr) {
         last = Some(step);
     }
     let last = last.expect("indexing reports progress");
-    assert_eq!(
-        last.stored, TEST_CATALOG_SIZE as u64,
-        "every vehicle indexed"
+    // Tests add vehicles of tenants of their own as they run: at least the seeded ones.
+    let seeded = TEST_CATALOG_SIZE as u64 + OTHER_TENANT_VEHICLES.count() as u64;
+    assert!(
+        last.indexed == last.total && last.stored >= seeded,
+        "every vehicle indexed: {last:?}"
     );
 }
 

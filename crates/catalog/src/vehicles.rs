@@ -2,17 +2,20 @@
 
 use std::time::SystemTime;
 
-use aras_domain::vehicle::{ChangeError, ChangeField, Vehicle, VehicleChange};
+use aras_domain::search::{Cursor, SortKey, VehicleSearch};
+use aras_domain::tenant::Tenant;
+use aras_domain::vehicle::{ChangeError, ChangeField, Vehicle, VehicleChange, VehicleType};
 use tokio_postgres::Row;
 
 use crate::{CatalogError, CatalogResult, Pool};
 
-const COLUMNS: &str = "id, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage, city, daily_price, \
+const COLUMNS: &str = "id, tenant, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage, city, daily_price, \
                        available, rating, rentals_count, updated_at";
 
 /// A stored vehicle with its bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VehicleRecord {
+    pub tenant: Tenant,
     pub vehicle: Vehicle,
     pub updated_at: SystemTime,
 }
@@ -26,6 +29,12 @@ fn refused(error: ChangeError) -> CatalogError {
                 ChangeField::DailyPrice => "daily_price",
                 ChangeField::Rating => "rating",
                 ChangeField::City => "city",
+                ChangeField::Brand => "brand",
+                ChangeField::Model => "model",
+                ChangeField::Year => "year",
+                ChangeField::Seats => "seats",
+                ChangeField::Luggage => "luggage",
+                ChangeField::RentalsCount => "rentals_count",
             };
             format!("{name} {reason}")
         }
@@ -37,6 +46,8 @@ fn record(row: &Row) -> CatalogResult<VehicleRecord> {
     let parse_error =
         |e: aras_domain::vehicle::UnknownValue| CatalogError::Internal(format!("catalog row: {e}"));
     Ok(VehicleRecord {
+        tenant: Tenant::parse(&word("tenant")?)
+            .map_err(|e| CatalogError::Internal(format!("catalog row: {e}")))?,
         vehicle: Vehicle {
             id: row.try_get("id")?,
             brand: word("brand")?,
@@ -57,13 +68,14 @@ fn record(row: &Row) -> CatalogResult<VehicleRecord> {
     })
 }
 
-/// One vehicle, with the catalog version at the time of reading.
-pub async fn get(pool: &Pool, id: i64) -> CatalogResult<(VehicleRecord, u64)> {
+/// One of the tenant's vehicles (another tenant's is `NotFound`), with the catalog version at
+/// the time of reading.
+pub async fn get(pool: &Pool, tenant: &Tenant, id: i64) -> CatalogResult<(VehicleRecord, u64)> {
     let client = pool.get().await?;
     let row = client
         .query_opt(
-            &format!("SELECT {COLUMNS}, (SELECT version FROM catalog_version) AS catalog_version FROM vehicles WHERE id = $1"),
-            &[&id],
+            &format!("SELECT {COLUMNS}, (SELECT version FROM catalog_version) AS catalog_version FROM vehicles WHERE id = $1 AND tenant = $2"),
+            &[&id, &tenant.as_str()],
         )
         .await?
         .ok_or(CatalogError::NotFound(id))?;
@@ -71,33 +83,38 @@ pub async fn get(pool: &Pool, id: i64) -> CatalogResult<(VehicleRecord, u64)> {
     Ok((record(&row)?, version.unsigned_abs()))
 }
 
-/// The vehicles among `ids` (absent ones are skipped), in no particular order.
-pub async fn get_many(pool: &Pool, ids: &[i64]) -> CatalogResult<Vec<VehicleRecord>> {
+/// The tenant's vehicles among `ids` (absent ones are skipped), in no particular order.
+pub async fn get_many(
+    pool: &Pool,
+    tenant: &Tenant,
+    ids: &[i64],
+) -> CatalogResult<Vec<VehicleRecord>> {
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM vehicles WHERE id = ANY($1)"
+            "SELECT {COLUMNS} FROM vehicles WHERE id = ANY($1) AND tenant = $2"
         ))
         .await?;
     client
-        .query(&statement, &[&ids])
+        .query(&statement, &[&ids, &tenant.as_str()])
         .await?
         .iter()
         .map(record)
         .collect()
 }
 
-/// Inserts or replaces vehicles by id, as one statement per call; marks them to be indexed and
-/// bumps the catalog version.
-pub async fn upsert(pool: &Pool, vehicles: &[Vehicle]) -> CatalogResult<u64> {
+/// Inserts or replaces the tenant's vehicles by id, as one statement per call; marks them to be
+/// indexed and bumps the catalog version. An id another tenant holds is refused (and nothing
+/// is written).
+pub async fn upsert(pool: &Pool, tenant: &Tenant, vehicles: &[Vehicle]) -> CatalogResult<u64> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
     let column = |f: fn(&Vehicle) -> String| vehicles.iter().map(f).collect::<Vec<String>>();
-    transaction
+    let written = transaction
         .execute(
             "INSERT INTO vehicles (id, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage, city,
-                                   daily_price, available, rating, rentals_count)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::smallint[],
+                                   daily_price, available, rating, rentals_count, tenant)
+             SELECT *, $15::text FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::smallint[],
                                   $7::text[], $8::text[], $9::smallint[], $10::text[], $11::float8[], $12::bool[],
                                   $13::real[], $14::integer[])
              ON CONFLICT (id) DO UPDATE SET
@@ -105,7 +122,8 @@ pub async fn upsert(pool: &Pool, vehicles: &[Vehicle]) -> CatalogResult<u64> {
                  vehicle_type = EXCLUDED.vehicle_type, seats = EXCLUDED.seats, gearbox = EXCLUDED.gearbox,
                  fuel = EXCLUDED.fuel, luggage = EXCLUDED.luggage, city = EXCLUDED.city,
                  daily_price = EXCLUDED.daily_price, available = EXCLUDED.available, rating = EXCLUDED.rating,
-                 rentals_count = EXCLUDED.rentals_count, updated_at = now(), indexed_at = NULL",
+                 rentals_count = EXCLUDED.rentals_count, updated_at = now(), indexed_at = NULL
+             WHERE vehicles.tenant = EXCLUDED.tenant",
             &[
                 &vehicles.iter().map(|v| v.id).collect::<Vec<_>>(),
                 &column(|v| v.brand.clone()),
@@ -121,17 +139,26 @@ pub async fn upsert(pool: &Pool, vehicles: &[Vehicle]) -> CatalogResult<u64> {
                 &vehicles.iter().map(|v| v.available).collect::<Vec<_>>(),
                 &vehicles.iter().map(|v| v.rating).collect::<Vec<_>>(),
                 &vehicles.iter().map(|v| v.rentals_count).collect::<Vec<_>>(),
+                &tenant.as_str(),
             ],
         )
         .await?;
+    if written != vehicles.len() as u64 {
+        // Dropping the transaction rolls everything back.
+        return Err(CatalogError::InvalidInput(
+            "a vehicle id belongs to another tenant (or is repeated)".into(),
+        ));
+    }
     let version = bump_version_in(&transaction).await?;
     transaction.commit().await?;
     Ok(version)
 }
 
-/// Applies `patch` to vehicle `id`, marks it to be re-indexed and bumps the catalog version.
+/// Applies `patch` to the tenant's vehicle `id`, marks it to be re-indexed and bumps the
+/// catalog version.
 pub async fn update(
     pool: &Pool,
+    tenant: &Tenant,
     id: i64,
     patch: &VehicleChange,
 ) -> CatalogResult<(VehicleRecord, u64)> {
@@ -143,9 +170,9 @@ pub async fn update(
             &format!(
                 "UPDATE vehicles SET available = COALESCE($2, available), daily_price = COALESCE($3, daily_price),
                      rating = COALESCE($4, rating), city = COALESCE($5, city), updated_at = now(), indexed_at = NULL
-                 WHERE id = $1 RETURNING {COLUMNS}"
+                 WHERE id = $1 AND tenant = $6 RETURNING {COLUMNS}"
             ),
-            &[&id, &patch.available, &patch.daily_price, &patch.rating, &patch.city],
+            &[&id, &patch.available, &patch.daily_price, &patch.rating, &patch.city, &tenant.as_str()],
         )
         .await?
         .ok_or(CatalogError::NotFound(id))?;
@@ -278,4 +305,197 @@ pub async fn mark_indexed(pool: &Pool, indexed: &[VehicleRecord]) -> CatalogResu
         )
         .await?;
     Ok(())
+}
+
+/// The tenant's catalog size and how many of its vehicles are indexed, with the catalog version.
+pub async fn tenant_counts(pool: &Pool, tenant: &Tenant) -> CatalogResult<(u64, u64, u64)> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT count(*) AS vehicles, count(*) FILTER (WHERE indexed_at IS NOT NULL) AS indexed,
+                    (SELECT version FROM catalog_version) AS version
+             FROM vehicles WHERE tenant = $1",
+            &[&tenant.as_str()],
+        )
+        .await?;
+    let count =
+        |column: &str| -> CatalogResult<u64> { Ok(row.try_get::<_, i64>(column)?.unsigned_abs()) };
+    Ok((count("vehicles")?, count("indexed")?, count("version")?))
+}
+
+/// Adds a vehicle to the tenant's catalog under a new id (from `vehicle_ids`; `vehicle.id` is
+/// ignored), to be indexed, and bumps the catalog version.
+pub async fn create(
+    pool: &Pool,
+    tenant: &Tenant,
+    vehicle: &Vehicle,
+) -> CatalogResult<(VehicleRecord, u64)> {
+    vehicle.validate().map_err(refused)?;
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let row = transaction
+        .query_one(
+            &format!(
+                "INSERT INTO vehicles (id, tenant, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage,
+                                       city, daily_price, available, rating, rentals_count)
+                 VALUES (nextval('vehicle_ids'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 RETURNING {COLUMNS}"
+            ),
+            &[
+                &tenant.as_str(),
+                &vehicle.brand.trim(),
+                &vehicle.model.trim(),
+                &vehicle.year,
+                &vehicle.vehicle_type.as_str(),
+                &vehicle.seats,
+                &vehicle.gearbox.as_str(),
+                &vehicle.fuel.as_str(),
+                &vehicle.luggage,
+                &vehicle.city.trim(),
+                &vehicle.daily_price,
+                &vehicle.available,
+                &vehicle.rating,
+                &vehicle.rentals_count,
+            ],
+        )
+        .await?;
+    let version = bump_version_in(&transaction).await?;
+    transaction.commit().await?;
+    Ok((record(&row)?, version))
+}
+
+/// Replaces every field of the tenant's vehicle `vehicle.id`, marks it to be re-indexed and
+/// bumps the catalog version.
+pub async fn replace(
+    pool: &Pool,
+    tenant: &Tenant,
+    vehicle: &Vehicle,
+) -> CatalogResult<(VehicleRecord, u64)> {
+    vehicle.validate().map_err(refused)?;
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let row = transaction
+        .query_opt(
+            &format!(
+                "UPDATE vehicles SET brand = $3, model = $4, year = $5, vehicle_type = $6, seats = $7, gearbox = $8,
+                     fuel = $9, luggage = $10, city = $11, daily_price = $12, available = $13, rating = $14,
+                     rentals_count = $15, updated_at = now(), indexed_at = NULL
+                 WHERE id = $1 AND tenant = $2 RETURNING {COLUMNS}"
+            ),
+            &[
+                &vehicle.id,
+                &tenant.as_str(),
+                &vehicle.brand.trim(),
+                &vehicle.model.trim(),
+                &vehicle.year,
+                &vehicle.vehicle_type.as_str(),
+                &vehicle.seats,
+                &vehicle.gearbox.as_str(),
+                &vehicle.fuel.as_str(),
+                &vehicle.luggage,
+                &vehicle.city.trim(),
+                &vehicle.daily_price,
+                &vehicle.available,
+                &vehicle.rating,
+                &vehicle.rentals_count,
+            ],
+        )
+        .await?
+        .ok_or(CatalogError::NotFound(vehicle.id))?;
+    let version = bump_version_in(&transaction).await?;
+    transaction.commit().await?;
+    Ok((record(&row)?, version))
+}
+
+/// Removes the tenant's vehicle `id` and bumps the catalog version.
+pub async fn delete(pool: &Pool, tenant: &Tenant, id: i64) -> CatalogResult<u64> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let deleted = transaction
+        .execute(
+            "DELETE FROM vehicles WHERE id = $1 AND tenant = $2",
+            &[&id, &tenant.as_str()],
+        )
+        .await?;
+    if deleted == 0 {
+        return Err(CatalogError::NotFound(id));
+    }
+    let version = bump_version_in(&transaction).await?;
+    transaction.commit().await?;
+    Ok(version)
+}
+
+/// One page of the tenant's vehicles matching `search`, in its order, and the cursor of the
+/// next page (`None` on the last).
+pub async fn search(
+    pool: &Pool,
+    tenant: &Tenant,
+    search: &VehicleSearch,
+) -> CatalogResult<(Vec<VehicleRecord>, Option<Cursor>)> {
+    search
+        .validate()
+        .map_err(|e| CatalogError::InvalidInput(e.0))?;
+    // The statement is built from fixed pieces only; every value is a parameter.
+    // The cursor's value is a double; compared as the column's own type, so the order's index
+    // serves the comparison.
+    let (key, key_type) = match search.sort.key {
+        SortKey::Id => ("id", "bigint"),
+        SortKey::Price => ("daily_price", "float8"),
+        SortKey::Rating => ("rating", "real"),
+        SortKey::Year => ("year", "smallint"),
+    };
+    let direction = if search.sort.descending {
+        "DESC"
+    } else {
+        "ASC"
+    };
+    let after = if search.sort.descending { "<" } else { ">" };
+    let limit = i64::from(search.limit) + 1;
+    let (cursor_value, cursor_id) = search.after.map(|c| (c.value, c.id)).unzip();
+    let statement = format!(
+        "SELECT {COLUMNS}, {key}::float8 AS sort_value FROM vehicles
+         WHERE tenant = $1
+           AND ($2::text IS NULL OR search @@ websearch_to_tsquery('french', $2))
+           AND ($3::text IS NULL OR vehicle_type = $3)
+           AND ($4::float8 IS NULL OR daily_price >= $4)
+           AND ($5::float8 IS NULL OR daily_price <= $5)
+           AND ($6::text IS NULL OR lower(city) = lower($6))
+           AND ($7::bool IS NULL OR available = $7)
+           AND ($8::real IS NULL OR rating >= $8)
+           AND ($9::float8 IS NULL OR {key} {after} $9::float8::{key_type}
+                OR ({key} = $9::float8::{key_type} AND id > $10))
+         ORDER BY {key} {direction}, id ASC
+         LIMIT $11"
+    );
+    let client = pool.get().await?;
+    let prepared = client.prepare_cached(&statement).await?;
+    let rows = client
+        .query(
+            &prepared,
+            &[
+                &tenant.as_str(),
+                &search.text.as_deref().filter(|t| !t.trim().is_empty()),
+                &search.vehicle_type.map(VehicleType::as_str),
+                &search.price_min,
+                &search.price_max,
+                &search.city.as_deref(),
+                &search.available,
+                &search.rating_min,
+                &cursor_value,
+                &cursor_id,
+                &limit,
+            ],
+        )
+        .await?;
+    let more = rows.len() > search.limit as usize;
+    let page = &rows[..rows.len().min(search.limit as usize)];
+    let next = match page.last() {
+        Some(last) if more => Some(Cursor {
+            sort: search.sort,
+            value: last.try_get("sort_value")?,
+            id: last.try_get("id")?,
+        }),
+        _ => None,
+    };
+    Ok((page.iter().map(record).collect::<CatalogResult<_>>()?, next))
 }

@@ -3,6 +3,9 @@
 //! - `aras migrate`: create the database if needed and apply `migrations/`.
 //! - `aras seed --vehicles N`: write a deterministic demo catalog (ids 1..=N).
 //! - `aras index [--full]`: have the recommender embed and index what changed, with progress.
+//! - `aras admin create-org | create-user | create-key | revoke-key`: bootstrap tenants.
+
+mod admin;
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,7 @@ use aras_catalog::{DatabaseConfig, vehicles};
 use aras_common::correlation::CorrelationId;
 use aras_common::grpc;
 use aras_domain::demo;
+use aras_domain::tenant::Tenant;
 use aras_proto::recommender::v1::IndexCatalogRequest;
 use aras_proto::recommender::v1::recommender_client::RecommenderClient;
 use aras_proto::recommender::v1::recommender_server::SERVICE_NAME;
@@ -20,7 +24,7 @@ use tonic_health::ServingStatus;
 #[derive(Debug, Parser)]
 #[command(
     name = "aras",
-    about = "Operate ARAS: migrations, demo catalog, indexing",
+    about = "Operate ARAS: migrations, demo catalog, indexing, tenants and credentials",
     version
 )]
 struct Cli {
@@ -48,6 +52,16 @@ enum Command {
         /// Do nothing if the catalog already has vehicles.
         #[arg(long)]
         if_empty: bool,
+        /// The organisation the vehicles belong to.
+        #[arg(long = "org", default_value = aras_domain::tenant::DEMO_TENANT, value_parser = |raw: &str| Tenant::parse(raw).map_err(|e| e.to_string()))]
+        tenant: Tenant,
+    },
+    /// Tenants, users and API keys.
+    Admin {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
     },
     /// Embed and index every vehicle changed since it was last indexed (all with --full),
     /// through the recommender service. Resumable: run it again after an interruption.
@@ -85,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
             vehicles: count,
             seed,
             if_empty,
+            tenant,
         } => {
             database.create_database_if_missing().await?;
             let pool = database.pool()?;
@@ -99,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
             for first in (1..=count).step_by(SEED_CHUNK as usize) {
                 let last = (first + SEED_CHUNK - 1).min(count);
                 let chunk: Vec<_> = (first..=last).map(|id| demo::vehicle(seed, id)).collect();
-                vehicles::upsert(&pool, &chunk).await?;
+                vehicles::upsert(&pool, &tenant, &chunk).await?;
                 bar.inc(chunk.len() as u64);
             }
             bar.finish();
@@ -113,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
             full,
             wait,
         } => index(&recommender_url, full, wait).await?,
+        Command::Admin { database, command } => admin::run(&database, command).await?,
     }
     Ok(())
 }

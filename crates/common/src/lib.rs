@@ -9,6 +9,7 @@
 //!   and the outgoing-request helper (deadline, correlation id, trace context).
 //! - [`replicas`]: client-side balancing over every replica of a backend, dead ones ejected.
 //! - [`redis`]: the Redis client settings shared by the cache and the catalog-version publisher.
+//! - [`tenant`]: the tenant of a gRPC call, in its metadata.
 //! - [`problem`]: RFC 9457 `application/problem+json` responses and the gRPC → HTTP status map.
 
 pub mod correlation;
@@ -19,3 +20,4 @@ pub mod redis;
 pub mod replicas;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tenant;

@@ -11,10 +11,14 @@
 //! - [`text`]: what a text the models read must be.
 //! - [`vector`]: unit-length embedding vectors.
 //! - [`demo`]: a deterministic demo catalog.
+//! - [`tenant`]: tenants, roles and permissions.
+//! - [`search`]: catalog search filters, orders and keyset-pagination cursors.
 
 pub mod demo;
 pub mod recommend;
+pub mod search;
 pub mod sentiment;
+pub mod tenant;
 pub mod text;
 pub mod vector;
 pub mod vehicle;

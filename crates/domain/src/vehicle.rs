@@ -172,12 +172,27 @@ pub struct VehicleChange {
     pub city: Option<String>,
 }
 
-/// A field of [`VehicleChange`], for error messages in the caller's own names.
+/// The most characters of a brand or a model name.
+pub const MAX_NAME_CHARS: usize = 60;
+/// Years a catalog vehicle may be from.
+pub const YEARS: std::ops::RangeInclusive<i16> = 1950..=2100;
+/// Seats a catalog vehicle may have.
+pub const SEATS: std::ops::RangeInclusive<i16> = 1..=99;
+/// Suitcases a catalog vehicle may take.
+pub const LUGGAGE: std::ops::RangeInclusive<i16> = 0..=99;
+
+/// A field a write sets, for error messages in the caller's own names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeField {
     DailyPrice,
     Rating,
     City,
+    Brand,
+    Model,
+    Year,
+    Seats,
+    Luggage,
+    RentalsCount,
 }
 
 /// Why a change cannot be applied.
@@ -216,30 +231,78 @@ impl VehicleChange {
             );
         }
         if let Some(city) = &self.city {
-            let chars = city.chars().count();
-            if city.trim().is_empty() {
-                return invalid(ChangeField::City, "must not be blank".into());
-            }
-            if chars > MAX_CITY_CHARS {
-                return invalid(
-                    ChangeField::City,
-                    format!("has {chars} characters, more than {MAX_CITY_CHARS}"),
-                );
-            }
-            if let Some(c) = city.chars().find(|c| c.is_control()) {
-                return invalid(
-                    ChangeField::City,
-                    format!("contains the control character {c:?}"),
-                );
-            }
+            check_words(ChangeField::City, city, MAX_CITY_CHARS)?;
         }
         Ok(())
+    }
+}
+
+/// A name that goes into the description the models read: not blank, at most `max`
+/// characters, no control character.
+fn check_words(field: ChangeField, text: &str, max: usize) -> Result<(), ChangeError> {
+    let invalid = |reason: String| Err(ChangeError::Invalid { field, reason });
+    let chars = text.chars().count();
+    if text.trim().is_empty() {
+        return invalid("must not be blank".into());
+    }
+    if chars > max {
+        return invalid(format!("has {chars} characters, more than {max}"));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return invalid(format!("contains the control character {c:?}"));
+    }
+    Ok(())
+}
+
+fn check_range<T: PartialOrd + fmt::Display + Copy>(
+    field: ChangeField,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<(), ChangeError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ChangeError::Invalid {
+            field,
+            reason: format!(
+                "must be within [{}, {}], got {value}",
+                range.start(),
+                range.end()
+            ),
+        })
+    }
+}
+
+impl Vehicle {
+    /// Refuses a vehicle the catalog cannot hold: every rule a change obeys, and those of the
+    /// fields only a whole vehicle sets (names, year, seats, luggage, rentals). The id is the
+    /// catalog's business, not checked here.
+    pub fn validate(&self) -> Result<(), ChangeError> {
+        VehicleChange {
+            available: Some(self.available),
+            daily_price: Some(self.daily_price),
+            rating: Some(self.rating),
+            city: Some(self.city.clone()),
+        }
+        .validate()?;
+        check_words(ChangeField::Brand, &self.brand, MAX_NAME_CHARS)?;
+        check_words(ChangeField::Model, &self.model, MAX_NAME_CHARS)?;
+        check_range(ChangeField::Year, self.year, &YEARS)?;
+        check_range(ChangeField::Seats, self.seats, &SEATS)?;
+        check_range(ChangeField::Luggage, self.luggage, &LUGGAGE)?;
+        check_range(
+            ChangeField::RentalsCount,
+            self.rentals_count,
+            &(0..=i32::MAX),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Case = (fn(&mut Vehicle), ChangeField, &'static str);
 
     pub(crate) fn clio() -> Vehicle {
         Vehicle {
@@ -289,6 +352,59 @@ mod tests {
         assert_eq!("électrique".parse::<Fuel>(), Ok(Fuel::Electric));
         let error = "tank".parse::<VehicleType>().unwrap_err();
         assert_eq!(error.to_string(), r#"unknown VehicleType "tank""#);
+    }
+
+    #[test]
+    fn a_whole_vehicle_names_the_rule_it_breaks() {
+        assert_eq!(clio().validate(), Ok(()));
+        let broken = |f: fn(&mut Vehicle)| {
+            let mut v = clio();
+            f(&mut v);
+            match v.validate() {
+                Err(ChangeError::Invalid { field, reason }) => (field, reason),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        };
+        let cases: [Case; 9] = [
+            (
+                |v| v.brand = " ".into(),
+                ChangeField::Brand,
+                "must not be blank",
+            ),
+            (
+                |v| v.model = "x".repeat(61),
+                ChangeField::Model,
+                "more than 60",
+            ),
+            (
+                |v| v.model = "Clio\n".into(),
+                ChangeField::Model,
+                "control character",
+            ),
+            (
+                |v| v.year = 1949,
+                ChangeField::Year,
+                "[1950, 2100], got 1949",
+            ),
+            (|v| v.seats = 0, ChangeField::Seats, "[1, 99], got 0"),
+            (|v| v.luggage = -1, ChangeField::Luggage, "got -1"),
+            (
+                |v| v.rentals_count = -3,
+                ChangeField::RentalsCount,
+                "got -3",
+            ),
+            (
+                |v| v.daily_price = f64::INFINITY,
+                ChangeField::DailyPrice,
+                "non-negative",
+            ),
+            (|v| v.city = String::new(), ChangeField::City, "blank"),
+        ];
+        for (change, field, reason) in cases {
+            let (got, why) = broken(change);
+            assert_eq!(got, field, "{why}");
+            assert!(why.contains(reason), "{field:?}: {why:?} lacks {reason:?}");
+        }
     }
 
     #[test]

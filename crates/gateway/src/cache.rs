@@ -1,7 +1,10 @@
 //! The recommendation cache (Redis): answers keyed by everything that shapes them, and by the
-//! catalog version, so a catalog write retires every stale entry without a scan. Redis is an
+//! catalog version and the tenant's cache generation, so a catalog write (or an admin's
+//! invalidation, for one tenant) retires every stale entry without a scan. Redis is an
 //! accelerator only: when it fails, requests are served uncached.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -23,12 +26,28 @@ pub struct CacheKey<'a> {
     pub normalized_review: &'a str,
 }
 
+/// The versions a tenant's cached answers are keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub catalog: Option<u64>,
+    pub generation: u64,
+}
+
 pub struct Cache {
     client: Client,
     config: RedisConfig,
     ttl: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Hits and misses per tenant since this gateway started, for the admin stats.
+    by_tenant: Mutex<HashMap<String, Lookups>>,
+}
+
+/// Cache lookups: how many hit, how many missed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub hits: u64,
+    pub misses: u64,
 }
 
 impl Cache {
@@ -39,16 +58,40 @@ impl Cache {
             ttl,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            by_tenant: Mutex::default(),
         })
     }
 
-    /// The catalog version answers are keyed by: `Ok(None)` when Redis has none yet (fresh
-    /// Redis), `Err` when Redis cannot be reached (then nothing is cached).
-    pub async fn catalog_version(&self) -> Result<Option<u64>, fred::error::Error> {
-        self.client
-            .get(self.config.key(CATALOG_VERSION_KEY))
+    /// What the tenant's answers are keyed by, in one round trip: the catalog version (`None`
+    /// when Redis has none yet: a fresh Redis) and the tenant's cache generation. `Err` when
+    /// Redis cannot be reached (then nothing is cached).
+    pub async fn versions(&self, tenant: &str) -> Result<Versions, fred::error::Error> {
+        let keys = vec![
+            self.config.key(CATALOG_VERSION_KEY),
+            self.generation_key(tenant),
+        ];
+        let values: Vec<Option<u64>> = self
+            .client
+            .mget(keys)
             .await
-            .inspect_err(|e| failed("version", e))
+            .inspect_err(|e| failed("version", e))?;
+        Ok(Versions {
+            catalog: values.first().copied().flatten(),
+            generation: values.get(1).copied().flatten().unwrap_or(0),
+        })
+    }
+
+    fn generation_key(&self, tenant: &str) -> String {
+        self.config.key(&format!("cache_generation:{tenant}"))
+    }
+
+    /// Retires every cached answer of `tenant` (and no other tenant's): its generation moves
+    /// on, so lookups miss the old entries, which expire on their TTL. Returns the new one.
+    pub async fn invalidate(&self, tenant: &str) -> Result<u64, fred::error::Error> {
+        self.client
+            .incr(self.generation_key(tenant))
+            .await
+            .inspect_err(|e| failed("invalidate", e))
     }
 
     /// Raises the published catalog version to `version` (that of an answer just computed),
@@ -62,11 +105,11 @@ impl Cache {
             .ok()
     }
 
-    pub fn key(&self, key: &CacheKey<'_>, catalog_version: u64) -> String {
+    pub fn key(&self, key: &CacheKey<'_>, catalog_version: u64, generation: u64) -> String {
         let review = hex::encode(Sha256::digest(key.normalized_review.as_bytes()));
         let [s, a, r] = key.weights;
         self.config.key(&format!(
-            "rec:v{catalog_version}:{tenant}:{client}:{product}:{kind}:{top_k}:{s}/{a}/{r}:{review}",
+            "rec:v{catalog_version}:{tenant}:g{generation}:{client}:{product}:{kind}:{top_k}:{s}/{a}/{r}:{review}",
             tenant = key.tenant,
             client = key.client_id,
             product = key.product_id,
@@ -75,8 +118,18 @@ impl Cache {
         ))
     }
 
+    /// The tenant's lookups since this gateway started.
+    pub fn lookups(&self, tenant: &str) -> Lookups {
+        self.by_tenant
+            .lock()
+            .expect("never poisoned: no panics while held")
+            .get(tenant)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The cached answer, if any; a Redis failure counts as a miss.
-    pub async fn get(&self, key: &str) -> Option<String> {
+    pub async fn get(&self, tenant: &str, key: &str) -> Option<String> {
         let value: Option<String> = self
             .client
             .get(key)
@@ -90,6 +143,18 @@ impl Cache {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut by_tenant = self
+                .by_tenant
+                .lock()
+                .expect("never poisoned: no panics while held");
+            let lookups = by_tenant.entry(tenant.to_owned()).or_default();
+            if value.is_some() {
+                lookups.hits += 1;
+            } else {
+                lookups.misses += 1;
+            }
+        }
         metrics::counter!("gateway_cache_lookups_total", "result" => if value.is_some() { "hit" } else { "miss" })
             .increment(1);
         let (hits, misses) = (

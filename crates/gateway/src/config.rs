@@ -115,6 +115,10 @@ pub struct GatewayConfig {
     #[arg(long, env = "ARAS_IDEMPOTENCY_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub idempotency_ttl: Duration,
 
+    /// `ARAS_ENV`, token signing keys and lifetimes.
+    #[command(flatten)]
+    pub auth: aras_auth::AuthConfig,
+
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
 }

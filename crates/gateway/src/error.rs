@@ -31,6 +31,18 @@ pub enum ApiError {
     /// The job store or the broker failed, or an `Idempotency-Key` was reused.
     #[error("jobs: {0}")]
     Jobs(#[from] aras_jobs::JobsError),
+    /// No credentials, or credentials that are not valid (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials whose role may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Logins, tokens and keys.
+    #[error("auth: {0}")]
+    Auth(#[from] aras_auth::AuthError),
+    /// The gateway's database (credentials, jobs) cannot be reached or migrated.
+    #[error("database: {0}")]
+    Database(#[from] aras_catalog::CatalogError),
 }
 
 impl ApiError {
@@ -50,7 +62,33 @@ impl ApiError {
             }
             Self::Upstream { service, status } => upstream_problem(service, status),
             Self::Jobs(error) => jobs_problem(error),
+            Self::Unauthenticated(detail) => Problem::new(StatusCode::UNAUTHORIZED, detail.clone()),
+            Self::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, detail.clone()),
+            Self::Auth(error) => auth_problem(error),
+            Self::Database(aras_catalog::CatalogError::Unavailable(_)) => database_unavailable(),
+            Self::Database(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         }
+    }
+}
+
+fn database_unavailable() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the gateway's database (Postgres) is unavailable, try again shortly",
+    )
+}
+
+fn auth_problem(error: &aras_auth::AuthError) -> Problem {
+    use aras_auth::AuthError;
+    match error {
+        AuthError::Unauthenticated(detail) => Problem::new(StatusCode::UNAUTHORIZED, *detail),
+        AuthError::InvalidInput(detail) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone())
+        }
+        AuthError::NotFound(detail) => Problem::new(StatusCode::NOT_FOUND, detail.clone()),
+        AuthError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail.clone()),
+        AuthError::Unavailable(_) => database_unavailable(),
+        AuthError::Internal(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
 }
 
@@ -124,6 +162,15 @@ impl IntoResponse for ApiError {
         if let Some(id) = observe::current_correlation_id() {
             problem = problem.with_instance(id.as_str());
         }
-        problem.into_response()
+        let unauthenticated = problem.status_code() == StatusCode::UNAUTHORIZED;
+        let mut response = problem.into_response();
+        if unauthenticated {
+            // RFC 9110: a 401 names the schemes that would do.
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"aras\""),
+            );
+        }
+        response
     }
 }

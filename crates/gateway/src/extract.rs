@@ -1,5 +1,6 @@
 //! A JSON body extractor whose every rejection is a problem+json [`ApiError`], and that holds
-//! bodies to the documented schema where serde alone is looser (see [`crate::strict`]).
+//! bodies to the documented schema where serde alone is looser (see [`crate::strict`]); and a
+//! query-string extractor whose rejections are problem+json too.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -54,6 +55,35 @@ where
             })?;
         json.end().map_err(|error| syntax_error(&error))?;
         Ok(Self(value))
+    }
+}
+
+/// Like `axum::extract::Query`, but a query string that does not fit `T` (an unknown
+/// parameter, a number that is not one) is a 422 problem+json naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let parameters =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(parameters)
+            .map(Self)
+            .map_err(|error| {
+                rejected(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("invalid query parameter {error}"),
+                )
+            })
     }
 }
 

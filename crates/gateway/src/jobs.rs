@@ -6,21 +6,22 @@
 //! outbox; the relay publishes it as soon as the broker is back. So a 202 is never lost, and
 //! submissions keep working through a broker outage (docs/jobs.md says why this beats a 503).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use aras_catalog::{DatabaseConfig, Pool};
+use aras_catalog::Pool;
+use aras_domain::tenant::Tenant;
 use aras_jobs::publish::{OUTBOX_BATCH, Publisher, outbox_len, publish_pending};
 use aras_jobs::store::{self, IdempotencyKey, Origin, Submitted};
-use aras_jobs::{Job, JobsError, JobsResult, NewJob, TaskId};
-use tokio::sync::{OnceCell, watch};
+use aras_jobs::{Job, JobState, JobsResult, NewJob, TaskId};
+use tokio::sync::watch;
 
 use crate::config::GatewayConfig;
-use crate::state::{AppState, TENANT};
+use crate::database::Database;
+use crate::state::AppState;
 
 pub struct Jobs {
-    pool: Pool,
-    database: DatabaseConfig,
-    migrated: OnceCell<()>,
+    database: Arc<Database>,
     publisher: Publisher,
     pub max_batch: usize,
     pub idempotency_ttl: Duration,
@@ -36,41 +37,30 @@ pub struct Accepted {
 
 impl Jobs {
     /// Clients only: Postgres and the broker are contacted on first use.
-    pub fn new(config: &GatewayConfig) -> anyhow::Result<Self> {
-        Ok(Self {
-            pool: config.database.pool()?,
-            database: config.database.clone(),
-            migrated: OnceCell::new(),
+    pub fn new(config: &GatewayConfig, database: Arc<Database>) -> Self {
+        Self {
+            database,
             publisher: Publisher::new(&config.amqp, "gateway"),
             max_batch: config.jobs_max_batch,
             idempotency_ttl: config.idempotency_ttl,
-        })
+        }
     }
 
     /// The pool, once the job tables exist.
     async fn pool(&self) -> JobsResult<&Pool> {
-        self.migrated
-            // Boxed: creating and migrating the database is a large future, run once.
-            .get_or_try_init(|| {
-                Box::pin(async {
-                    self.database.create_database_if_missing().await?;
-                    aras_catalog::db::migrate(&self.pool).await?;
-                    Ok::<_, JobsError>(())
-                })
-            })
-            .await?;
-        Ok(&self.pool)
+        Ok(self.database.pool().await?)
     }
 
     /// Stores `jobs` (all or none) and publishes them.
     pub async fn submit(
         &self,
+        tenant: &Tenant,
         jobs: &[NewJob],
         origin: &Origin,
         key: Option<&IdempotencyKey>,
     ) -> JobsResult<Accepted> {
         let pool = self.pool().await?;
-        let submitted = store::submit(pool, TENANT, jobs, origin, key).await?;
+        let submitted = store::submit(pool, tenant.as_str(), jobs, origin, key).await?;
         if submitted.replayed {
             return Ok(Accepted {
                 submitted,
@@ -94,8 +84,14 @@ impl Jobs {
         Ok(Accepted { submitted, queued })
     }
 
-    pub async fn get(&self, id: TaskId) -> JobsResult<Option<Job>> {
-        store::get(self.pool().await?, TENANT, id).await
+    /// The tenant's task `id` (another tenant's is `None`, as if it did not exist).
+    pub async fn get(&self, tenant: &Tenant, id: TaskId) -> JobsResult<Option<Job>> {
+        store::get(self.pool().await?, tenant.as_str(), id).await
+    }
+
+    /// The tenant's jobs per state.
+    pub async fn count_by_state(&self, tenant: &Tenant) -> JobsResult<Vec<(JobState, u64)>> {
+        store::count_by_state(self.pool().await?, tenant.as_str()).await
     }
 
     /// Whether the job store answers (health report).

@@ -12,15 +12,19 @@
 //! - `extract`: the JSON body extractor whose rejections are problem+json too; `strict`: the
 //!   deserializer adapter it uses, so a struct is read only from a JSON object.
 //! - `observe`: per-request correlation id, span, access log and metrics.
-//! - `ratelimit`: rate limits per client address, in Redis.
+//! - `auth`: who calls (access token, API key, or development's anonymous demo admin) and
+//!   whether their role may; `database`: the gateway's Postgres (credentials, jobs).
+//! - `ratelimit`: rate limits per principal (per client address without one), in Redis.
 //! - `security`: security headers on every response, CORS only for configured origins.
-//! - `routes`: one module per route group (`livreurs`, `sentiment`, `embeddings`,
+//! - `routes`: one module per route group (`auth`, `livreurs`, `sentiment`, `embeddings`,
 //!   `recommendations`, `tasks`, `vehicles`, `health`).
 //! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI; `schema`: the schema
 //!   pieces and response sets its operations share.
 
+mod auth;
 mod cache;
 pub mod config;
+mod database;
 mod error;
 mod extract;
 mod jobs;
@@ -52,7 +56,8 @@ const CORRELATION_HEADER: HeaderName = HeaderName::from_static(aras_common::corr
 /// The whole HTTP application for `config`, and its state.
 fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
     let state = AppState::connect(config)?;
-    let (api, openapi) = routes::router().split_for_parts();
+    let (api, mut openapi) = routes::router().split_for_parts();
+    openapi::secure(&mut openapi);
     let router = api
         .merge(openapi::docs(openapi))
         .merge(aras_common::metrics::router())
@@ -60,10 +65,15 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         // Outermost last: a malformed id is dropped, an id set (the caller's or a new UUID) and
-        // echoed, the request run in its span with an access log line, observed, then limited.
+        // echoed, the request run in its span with an access log line, observed,
+        // authenticated, then limited (per principal, so after authentication).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
         ))
         .layer(axum::middleware::from_fn(observe::observe_request))
         .layer(

@@ -43,6 +43,9 @@ pub fn span<B>(request: &http::Request<B>) -> tracing::Span {
         method = %request.method(),
         route = route(request),
         correlation_id = %correlation_id(request),
+        // Recorded once the caller is authenticated (`auth`).
+        tenant = tracing::field::Empty,
+        principal = tracing::field::Empty,
     );
     aras_common::telemetry::set_parent_from_headers(&span, request.headers());
     span

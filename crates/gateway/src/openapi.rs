@@ -2,10 +2,20 @@
 //! vendored into the binary: the docs work without any network.
 
 use axum::Router;
+use http::Method;
 use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::{API_KEY_HEADER, required};
 use crate::state::AppState;
+
+const BEARER: &str = "bearer";
+const API_KEY: &str = "api_key";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,7 +23,12 @@ use crate::state::AppState;
         title = "ARAS API",
         description = "Vehicle recommendation and courier ranking for a delivery marketplace.\n\n\
             Errors are `application/problem+json` (RFC 9457) whose `instance` is the request's \
-            correlation id (`X-Correlation-ID`, echoed on every response)."
+            correlation id (`X-Correlation-ID`, echoed on every response).\n\n\
+            Every operation but health and the token routes needs an access token \
+            (`Authorization: Bearer`, from `POST /api/v1/auth/login`) or an API key \
+            (`X-API-Key`), whose role must allow it (README, \"Roles\"); the tenant is \
+            the credentials'. A gateway in development mode (`ARAS_ENV=development`) serves \
+            requests without credentials as the demo tenant's admin."
     ),
     tags(
         (name = "recommendations", description = "Vehicles to propose after a customer's review"),
@@ -21,6 +36,8 @@ use crate::state::AppState;
         (name = "livreurs", description = "Courier ranking: ellipse filter, AHP weights, TOPSIS"),
         (name = "sentiment", description = "Review sentiment: a transformer classifier's score in [-1, 1]"),
         (name = "embeddings", description = "Sentence embeddings, OpenAI-compatible"),
+        (name = "auth", description = "Access and refresh tokens"),
+        (name = "admin", description = "Operations on the caller's tenant, for its admins"),
         (name = "health", description = "Liveness, readiness and dependency health")
     ),
     components(schemas(aras_common::problem::Problem))
@@ -29,6 +46,77 @@ struct ApiDoc;
 
 pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// Declares the two security schemes, and on every operation that needs credentials (the
+/// same rule the middleware applies: `auth::required`), the schemes and its 401 and 403.
+pub fn secure(openapi: &mut utoipa::openapi::OpenApi) {
+    let components = openapi.components.get_or_insert_default();
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("An access token from `POST /api/v1/auth/login`"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        API_KEY,
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            API_KEY_HEADER,
+            "An API key from `aras admin create-key`",
+        ))),
+    );
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    components.responses.insert(
+        "Unauthenticated".into(),
+        problem("No credentials, or an invalid, expired or revoked token or key").into(),
+    );
+    components.responses.insert(
+        "Forbidden".into(),
+        problem("The credentials' role may not do this").into(),
+    );
+    for (path, item) in &mut openapi.paths.paths {
+        let operations = [
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation
+                && required(&method, path).is_some()
+            {
+                require_credentials(operation);
+            }
+        }
+    }
+}
+
+fn require_credentials(operation: &mut Operation) {
+    operation.security = Some(vec![
+        SecurityRequirement::new(BEARER, Vec::<String>::new()),
+        SecurityRequirement::new(API_KEY, Vec::<String>::new()),
+    ]);
+    let responses = &mut operation.responses.responses;
+    responses.insert(
+        "401".into(),
+        Ref::from_response_name("Unauthenticated").into(),
+    );
+    responses.insert("403".into(), Ref::from_response_name("Forbidden").into());
 }
 
 pub fn docs(openapi: utoipa::openapi::OpenApi) -> Router<AppState> {

@@ -1,5 +1,6 @@
 //! Rate limits, kept in Redis so every gateway replica counts together: GCRA (the generic cell
-//! rate algorithm) in one Lua script on Redis's clock, per client address. A refused request
+//! rate algorithm) in one Lua script on Redis's clock, per API key or user (per client address
+//! for anonymous callers and the token routes, so password guessing is limited too). A refused request
 //! gets 429 with `Retry-After`; every limited response carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset`. Redis down: requests pass (fail open), counted
 //! in `gateway_rate_limit_errors_total` and logged — a cache outage must not become an API
@@ -8,6 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use aras_auth::{Principal, Subject};
 use aras_common::redis::RedisConfig;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -39,8 +41,8 @@ return {1, 0, new_tat - now_ms, math.floor((now_ms + tolerance - tat) / interval
 /// How many requests a client may make.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RateLimitConfig {
-    /// Requests per second each client address may make on the API (health, metrics and docs
-    /// are not limited); 0 turns limits off.
+    /// Requests per second each API key, user or (without credentials) client address may make
+    /// on the API (health, metrics and docs are not limited); 0 turns limits off.
     #[arg(long, env = "ARAS_RATE_LIMIT_PER_SECOND", default_value_t = 0)]
     pub rate_limit_per_second: u32,
 
@@ -127,7 +129,7 @@ fn seconds(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// The middleware: limits `/api/v1/*` except the health routes, per client address.
+/// The middleware: limits `/api/v1/*` except the health routes, per principal.
 pub async fn limit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -142,7 +144,12 @@ pub async fn limit(
     else {
         return next.run(request).await;
     };
-    let Some(decision) = limiter.check(&format!("ip:{}", peer.ip())).await else {
+    // Per API key or user; per address for anonymous callers and the token routes.
+    let client = match request.extensions().get::<Principal>() {
+        Some(principal) if principal.subject != Subject::Anonymous => principal.subject.label(),
+        _ => format!("ip:{}", peer.ip()),
+    };
+    let Some(decision) = limiter.check(&client).await else {
         return next.run(request).await;
     };
     if !decision.allowed {

@@ -26,17 +26,83 @@ pub fn text(max_chars: usize, description: &str) -> Object {
         .build()
 }
 
-/// A city: 1 to 100 characters, not blank, no control characters.
-pub fn city() -> Object {
+/// A name that goes into a vehicle's description: 1 to `max_chars` characters, not blank, no
+/// control characters.
+fn name(max_chars: usize, description: &str) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .max_length(Some(aras_domain::vehicle::MAX_CITY_CHARS))
+        .max_length(Some(max_chars))
         .pattern(Some(format!("^{NOT_CONTROL}*{VISIBLE}{NOT_CONTROL}*$")))
+        .description(Some(description))
+        .build()
+}
+
+/// A city: 1 to 100 characters, not blank, no control characters.
+pub fn city() -> Object {
+    name(
+        aras_domain::vehicle::MAX_CITY_CHARS,
+        "The city: 1 to 100 characters, not blank, no control characters.",
+    )
+}
+
+/// A brand or model name: 1 to 60 characters, not blank, no control characters.
+pub fn vehicle_name() -> Object {
+    name(
+        aras_domain::vehicle::MAX_NAME_CHARS,
+        "1 to 60 characters, not blank, no control characters.",
+    )
+}
+
+/// Search words: at most 200 characters, no control characters.
+pub fn search_text() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(aras_domain::search::MAX_QUERY_CHARS))
+        .pattern(Some(format!("^{NOT_CONTROL}*$")))
         .description(Some(
-            "The city: 1 to 100 characters, not blank, no control characters.",
+            "Words to find in the brand, model and description (French stemming; \"quoted              phrases\", `-excluded`, `or` as in web search engines).",
         ))
         .build()
+}
+
+fn words(values: &[&str], description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+fn spellings<T: Copy>(all: &[T], spell: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|&value| spell(value)).collect()
+}
+
+/// A body type of the catalog.
+pub fn vehicle_type() -> Object {
+    use aras_domain::vehicle::VehicleType;
+    words(
+        &spellings(VehicleType::ALL, VehicleType::as_str),
+        "The body type.",
+    )
+}
+
+pub fn gearbox() -> Object {
+    use aras_domain::vehicle::Gearbox;
+    words(&spellings(Gearbox::ALL, Gearbox::as_str), "The gearbox.")
+}
+
+pub fn fuel() -> Object {
+    use aras_domain::vehicle::Fuel;
+    words(&spellings(Fuel::ALL, Fuel::as_str), "The energy.")
+}
+
+/// An order of a vehicle listing.
+pub fn vehicle_sort() -> Object {
+    words(
+        &aras_domain::search::SORTS,
+        "The order (then by id): `-` first for descending.",
+    )
 }
 
 /// A review: the default limit of `ARAS_MAX_REVIEW_CHARS` / `ARAS_MAX_TEXT_CHARS`.

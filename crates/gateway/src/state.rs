@@ -17,13 +17,14 @@ use tower::ServiceBuilder;
 use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
 
+use aras_domain::tenant::Tenant;
+
+use crate::auth::Authenticator;
 use crate::cache::Cache;
 use crate::config::GatewayConfig;
+use crate::database::Database;
 use crate::jobs::Jobs;
 use crate::ratelimit::RateLimiter;
-
-/// Tenancy arrives with authentication; until then every request is the default tenant's.
-pub const TENANT: &str = "default";
 
 /// A backend service the gateway depends on, checked by the health endpoints.
 pub struct Dependency {
@@ -54,6 +55,8 @@ pub struct Inner {
     pub cache: Cache,
     pub rate_limiter: Option<RateLimiter>,
     pub jobs: Jobs,
+    pub database: Arc<Database>,
+    pub authenticator: Authenticator,
     pub sentiment_max_batch: usize,
     pub max_review_chars: usize,
     pub dependencies: Vec<Dependency>,
@@ -79,6 +82,18 @@ impl AppState {
         aras_common::grpc::request(message, correlation_id, self.grpc_timeout)
     }
 
+    /// An outgoing request acting for `tenant` (the recommender keeps tenant data).
+    pub fn tenant_request<T>(
+        &self,
+        message: T,
+        correlation_id: &CorrelationId,
+        tenant: &Tenant,
+    ) -> tonic::Request<T> {
+        let mut request = self.request(message, correlation_id);
+        aras_common::tenant::attach(&mut request, tenant);
+        request
+    }
+
     /// Builds lazy channels balanced over each backend's replicas, and the Redis, Postgres and
     /// broker clients: the gateway starts even while a service or one of those is down, and
     /// the health report says so. Must run inside a Tokio runtime.
@@ -90,6 +105,7 @@ impl AppState {
         let embedding = channel(&config.embedding_url, EMBEDDING)?;
         let recommender = channel(&config.recommender_url, RECOMMENDER)?;
         let limit = config.backend_max_in_flight;
+        let database = Arc::new(Database::new(&config.database)?);
         Ok(Self(Arc::new(Inner {
             ranking: RankingClient::new(admitted(ranking.clone(), limit)),
             sentiment: SentimentClient::new(admitted(sentiment.clone(), limit)),
@@ -97,7 +113,9 @@ impl AppState {
             recommender: RecommenderClient::new(admitted(recommender.clone(), limit)),
             cache: Cache::connect(&config.redis, config.cache_ttl)?,
             rate_limiter: RateLimiter::new(&config.rate_limits, &config.redis)?,
-            jobs: Jobs::new(config)?,
+            jobs: Jobs::new(config, Arc::clone(&database)),
+            database,
+            authenticator: Authenticator::new(&config.auth)?,
             sentiment_max_batch: config.sentiment_max_batch,
             max_review_chars: config.max_review_chars,
             dependencies: vec![

@@ -152,6 +152,26 @@ pub async fn get(pool: &Pool, tenant: &str, id: TaskId) -> JobsResult<Option<Job
         .transpose()
 }
 
+/// How many of the tenant's jobs are in each state (states without jobs are left out).
+pub async fn count_by_state(pool: &Pool, tenant: &str) -> JobsResult<Vec<(JobState, u64)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT state, count(*) FROM jobs WHERE tenant = $1 GROUP BY state ORDER BY state",
+            &[&tenant],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let state = row
+                .try_get::<_, String>(0)?
+                .parse()
+                .map_err(|e: crate::model::UnknownState| JobsError::Internal(e.to_string()))?;
+            Ok((state, row.try_get::<_, i64>(1)?.unsigned_abs()))
+        })
+        .collect()
+}
+
 /// What a worker may do with a delivered try.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Start {
@@ -159,6 +179,9 @@ pub enum Start {
     Run {
         /// The job was PENDING until now: how long it waited since submission.
         queued_for: Option<Duration>,
+        /// The tenant that submitted it, which the job runs as (the stored row says, not the
+        /// message).
+        tenant: String,
     },
     /// The job is finished (SUCCESS or FAILURE): a redelivery or a duplicate.
     Finished(JobState),
@@ -180,7 +203,7 @@ pub async fn start(pool: &Pool, id: TaskId, attempt: u32) -> JobsResult<Start> {
              WHERE id = $1 AND state IN ('PENDING', 'STARTED', 'RETRY')
                AND ($2 > attempts OR ($2 = attempts AND state = 'STARTED'))
              RETURNING started_at = now() AS first_start,
-                       extract(epoch FROM now() - created_at)::float8 AS waited_s",
+                       extract(epoch FROM now() - created_at)::float8 AS waited_s, tenant",
         )
         .await?;
     if let Some(row) = client
@@ -192,6 +215,7 @@ pub async fn start(pool: &Pool, id: TaskId, attempt: u32) -> JobsResult<Start> {
         let waited: f64 = row.try_get("waited_s")?;
         return Ok(Start::Run {
             queued_for: first_start.then(|| Duration::from_secs_f64(waited.max(0.0))),
+            tenant: row.try_get("tenant")?,
         });
     }
     let row = client

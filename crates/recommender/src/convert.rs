@@ -1,11 +1,14 @@
-//! Catalog types to their protobuf messages.
+//! Catalog types to their protobuf messages and back.
 
 use std::time::SystemTime;
 
 use aras_catalog::VehicleRecord;
+use aras_catalog::reviews::ReviewRecord;
 use aras_domain::vehicle::Vehicle;
 use aras_proto::recommender::v1 as pb;
 use aras_vector_store::{VehiclePayload, VehiclePoint};
+
+use crate::error::RecommenderError;
 
 pub(crate) fn vehicle_message(record: &VehicleRecord) -> pb::Vehicle {
     let v = &record.vehicle;
@@ -29,11 +32,13 @@ pub(crate) fn vehicle_message(record: &VehicleRecord) -> pb::Vehicle {
     }
 }
 
-pub(crate) fn point(vehicle: &Vehicle, product_type: &str, vector: Vec<f32>) -> VehiclePoint {
+pub(crate) fn point(record: &VehicleRecord, product_type: &str, vector: Vec<f32>) -> VehiclePoint {
+    let vehicle = &record.vehicle;
     VehiclePoint {
         id: vehicle.id,
         vector,
         payload: VehiclePayload {
+            tenant: record.tenant.as_str().to_owned(),
             product_type: product_type.to_owned(),
             vehicle_type: vehicle.vehicle_type.as_str().to_owned(),
             brand: vehicle.brand.clone(),
@@ -46,4 +51,51 @@ pub(crate) fn point(vehicle: &Vehicle, product_type: &str, vector: Vec<f32>) -> 
 
 fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// A written vehicle's fields, refused with the contract's field names when a word is not the
+/// catalog's or a number does not fit; the catalog checks the rest.
+pub(crate) fn vehicle_from_write(
+    request: &pb::WriteVehicleRequest,
+) -> Result<Vehicle, RecommenderError> {
+    let small = |name: &str, value: i32| {
+        i16::try_from(value)
+            .map_err(|_| RecommenderError::InvalidInput(format!("{name} is out of range: {value}")))
+    };
+    let word = |name: &str, error: aras_domain::vehicle::UnknownValue| {
+        RecommenderError::InvalidInput(format!("{name}: {error}"))
+    };
+    Ok(Vehicle {
+        id: request.id,
+        brand: request.brand.clone(),
+        model: request.model.clone(),
+        year: small("year", request.year)?,
+        vehicle_type: request
+            .vehicle_type
+            .parse()
+            .map_err(|e| word("vehicle_type", e))?,
+        seats: small("seats", request.seats)?,
+        gearbox: request.gearbox.parse().map_err(|e| word("gearbox", e))?,
+        fuel: request.fuel.parse().map_err(|e| word("fuel", e))?,
+        luggage: small("luggage", request.luggage)?,
+        city: request.city.clone(),
+        daily_price: request.daily_price,
+        available: request.available,
+        rating: request.rating,
+        rentals_count: request.rentals_count,
+    })
+}
+
+pub(crate) fn review_message(review: &ReviewRecord) -> pb::Review {
+    pb::Review {
+        id: review.id,
+        client_id: review.client_id,
+        product_id: review.product_id,
+        product_type: review.product_type.clone(),
+        text: review.text.clone(),
+        sentiment_score: review.sentiment_score,
+        sentiment_label: review.sentiment_label.clone(),
+        sentiment_model: review.model_id.clone(),
+        created_at: rfc3339(review.created_at),
+    }
 }

@@ -25,14 +25,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use aras_common::correlation::{self, CorrelationId};
+use aras_common::tenant;
 use aras_proto::recommender::v1::recommender_server::{
     Recommender, RecommenderServer, SERVICE_NAME,
 };
 use aras_proto::recommender::v1::{
-    GetVehicleRequest, IndexCatalogRequest, IndexProgress, RecommendRequest, RecommendResponse,
-    UpdateVehicleRequest, UpdateVehicleResponse, Vehicle,
+    CatalogStatsRequest, CatalogStatsResponse, DeleteVehicleRequest, DeleteVehicleResponse,
+    GetVehicleRequest, IndexCatalogRequest, IndexProgress, ListReviewsRequest, ListReviewsResponse,
+    ListVehiclesRequest, ListVehiclesResponse, RecommendRequest, RecommendResponse,
+    UpdateVehicleRequest, UpdateVehicleResponse, Vehicle, WriteVehicleRequest,
 };
 use aras_vector_store::{EdgeStore, ServerStore, VectorStore};
+
+use crate::error::RecommenderError;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -149,6 +154,26 @@ struct RecommenderService {
     deps: Arc<Deps>,
 }
 
+impl RecommenderService {
+    async fn write_vehicle(
+        &self,
+        request: Request<WriteVehicleRequest>,
+        create: bool,
+    ) -> Result<Response<UpdateVehicleResponse>, Status> {
+        let correlation_id = correlation_id(&request);
+        let tenant = tenant::of(&request)?;
+        let response = catalog::write_vehicle(
+            &self.deps,
+            &tenant,
+            request.get_ref(),
+            create,
+            &correlation_id,
+        )
+        .await?;
+        Ok(Response::new(response))
+    }
+}
+
 fn correlation_id<T>(request: &Request<T>) -> CorrelationId {
     CorrelationId::from_header(
         request
@@ -165,10 +190,16 @@ impl Recommender for RecommenderService {
         request: Request<RecommendRequest>,
     ) -> Result<Response<RecommendResponse>, Status> {
         let correlation_id = correlation_id(&request);
+        let tenant = tenant::of(&request)?;
         let deadline = aras_common::grpc::incoming_deadline(&request);
-        let response =
-            recommend::recommend(&self.deps, request.into_inner(), &correlation_id, deadline)
-                .await?;
+        let response = recommend::recommend(
+            &self.deps,
+            &tenant,
+            request.into_inner(),
+            &correlation_id,
+            deadline,
+        )
+        .await?;
         Ok(Response::new(response))
     }
 
@@ -176,8 +207,9 @@ impl Recommender for RecommenderService {
         &self,
         request: Request<GetVehicleRequest>,
     ) -> Result<Response<Vehicle>, Status> {
+        let tenant = tenant::of(&request)?;
         Ok(Response::new(
-            catalog::get_vehicle(&self.deps, request.into_inner().id).await?,
+            catalog::get_vehicle(&self.deps, &tenant, request.into_inner().id).await?,
         ))
     }
 
@@ -186,9 +218,69 @@ impl Recommender for RecommenderService {
         request: Request<UpdateVehicleRequest>,
     ) -> Result<Response<UpdateVehicleResponse>, Status> {
         let correlation_id = correlation_id(&request);
+        let tenant = tenant::of(&request)?;
         let response =
-            catalog::update_vehicle(&self.deps, request.into_inner(), &correlation_id).await?;
+            catalog::update_vehicle(&self.deps, &tenant, request.into_inner(), &correlation_id)
+                .await?;
         Ok(Response::new(response))
+    }
+
+    async fn list_vehicles(
+        &self,
+        request: Request<ListVehiclesRequest>,
+    ) -> Result<Response<ListVehiclesResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        let response = catalog::list_vehicles(&self.deps, &tenant, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn create_vehicle(
+        &self,
+        request: Request<WriteVehicleRequest>,
+    ) -> Result<Response<UpdateVehicleResponse>, Status> {
+        self.write_vehicle(request, true).await
+    }
+
+    async fn replace_vehicle(
+        &self,
+        request: Request<WriteVehicleRequest>,
+    ) -> Result<Response<UpdateVehicleResponse>, Status> {
+        self.write_vehicle(request, false).await
+    }
+
+    async fn delete_vehicle(
+        &self,
+        request: Request<DeleteVehicleRequest>,
+    ) -> Result<Response<DeleteVehicleResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        let response =
+            catalog::delete_vehicle(&self.deps, &tenant, request.into_inner().id).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn list_reviews(
+        &self,
+        request: Request<ListReviewsRequest>,
+    ) -> Result<Response<ListReviewsResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        let response = catalog::list_reviews(&self.deps, &tenant, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn catalog_stats(
+        &self,
+        request: Request<CatalogStatsRequest>,
+    ) -> Result<Response<CatalogStatsResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        let (vehicles, indexed, catalog_version) =
+            aras_catalog::vehicles::tenant_counts(&self.deps.pool, &tenant)
+                .await
+                .map_err(RecommenderError::from)?;
+        Ok(Response::new(CatalogStatsResponse {
+            vehicles,
+            indexed,
+            catalog_version,
+        }))
     }
 
     type IndexCatalogStream = Pin<Box<ReceiverStream<Result<IndexProgress, Status>>>>;

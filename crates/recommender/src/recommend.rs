@@ -9,6 +9,7 @@ use aras_catalog::{reviews, vehicles};
 use aras_common::correlation::CorrelationId;
 use aras_domain::recommend::{self, Candidate, Query, RequestError, TopK, Weights};
 use aras_domain::sentiment::Polarity;
+use aras_domain::tenant::Tenant;
 use aras_proto::embedding::v1::InputType;
 use aras_proto::recommender::v1::{
     RecommendRequest, RecommendResponse, RecommendTimings, Recommendation,
@@ -61,6 +62,7 @@ fn query(request: &RecommendRequest, max_review_chars: usize) -> Result<Query, R
 /// caller's.
 pub(crate) async fn recommend(
     deps: &Deps,
+    tenant: &Tenant,
     request: RecommendRequest,
     correlation_id: &CorrelationId,
     deadline: Option<Instant>,
@@ -94,7 +96,7 @@ pub(crate) async fn recommend(
     };
     let reviewed = async {
         (
-            vehicles::get(&deps.pool, request.product_id).await,
+            vehicles::get(&deps.pool, tenant, request.product_id).await,
             store.vector(request.product_id).await,
         )
     };
@@ -130,6 +132,7 @@ pub(crate) async fn recommend(
         Polarity::of(result.score),
     );
     let query = RecommendQuery {
+        tenant: tenant.as_str().to_owned(),
         positive,
         negative,
         product_type: product_type.as_str().to_owned(),
@@ -139,10 +142,11 @@ pub(crate) async fn recommend(
     let hits = search(store.as_ref(), query).await?;
     timings.search_ms = clock.lap("search");
 
-    let recommendations = rescore(deps, &hits, weights, top_k).await?;
+    let recommendations = rescore(deps, tenant, &hits, weights, top_k).await?;
     timings.score_ms = clock.lap("score");
 
     let stored = NewReview {
+        tenant: tenant.as_str(),
         client_id: request.client_id,
         product_id: request.product_id,
         product_type: product_type.as_str(),
@@ -186,12 +190,13 @@ async fn search(
 /// still counts.
 async fn rescore(
     deps: &Deps,
+    tenant: &Tenant,
     hits: &[Hit],
     weights: Weights,
     top_k: TopK,
 ) -> Result<Vec<Recommendation>, RecommenderError> {
     let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
-    let records: HashMap<i64, _> = vehicles::get_many(&deps.pool, &ids)
+    let records: HashMap<i64, _> = vehicles::get_many(&deps.pool, tenant, &ids)
         .await?
         .into_iter()
         .map(|r| (r.vehicle.id, r.vehicle))

@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         let wanted = vectors[rng.random_range(0..vectors.len())].clone();
         let avoided = vectors[rng.random_range(0..vectors.len())].clone();
         let query = RecommendQuery {
+            tenant: "demo".into(),
             positive: vec![Example::Vehicle(reviewed), Example::Vector(wanted.clone())],
             negative: vec![Example::Vector(avoided.clone())],
             product_type: "vehicle".into(),
@@ -132,6 +133,7 @@ async fn synthetic(n: i64) -> anyhow::Result<Catalog> {
                 id,
                 vector: vector.clone(),
                 payload: VehiclePayload {
+                    tenant: "demo".into(),
                     product_type: if kept(id) { "vehicle" } else { "other" }.into(),
                     vehicle_type: "SUV".into(),
                     brand: "Peugeot".into(),

@@ -197,6 +197,19 @@ impl VectorStore for EdgeStore {
         .boxed()
     }
 
+    fn delete(&self, ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
+        let shard = Arc::clone(&self.shard);
+        blocking(move || {
+            let ids = ids.into_iter().map(point_id).collect();
+            shard
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::DeletePoints { ids },
+                ))
+                .map_err(internal)
+        })
+        .boxed()
+    }
+
     fn vector(&self, id: i64) -> BoxFuture<'_, StoreResult<Option<Vec<f32>>>> {
         let shard = Arc::clone(&self.shard);
         blocking(move || Self::stored_vector(&shard, id)).boxed()
@@ -233,10 +246,19 @@ impl VectorStore for EdgeStore {
                 )
                 .ok_or_else(|| StoreError::InvalidInput("examples of different sizes".into()))?;
                 let filter = Filter {
-                    must: Some(vec![Condition::Field(FieldCondition::new_match(
-                        JsonPath::try_from("product_type").expect("valid path"),
-                        query.product_type.clone().into(),
-                    ))]),
+                    must: Some(
+                        [
+                            ("tenant", &query.tenant),
+                            ("product_type", &query.product_type),
+                        ]
+                        .map(|(field, value)| {
+                            Condition::Field(FieldCondition::new_match(
+                                JsonPath::try_from(field).expect("valid path"),
+                                value.clone().into(),
+                            ))
+                        })
+                        .into(),
+                    ),
                     must_not: (!query.exclude.is_empty()).then(|| {
                         vec![Condition::HasId(
                             query

@@ -28,6 +28,8 @@ pub const HNSW_EF: usize = 512;
 /// What a point carries besides its vector: the fields queries filter on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VehiclePayload {
+    /// The tenant owning the vehicle: every query is confined to one.
+    pub tenant: String,
     /// The catalog the item belongs to ("vehicle").
     pub product_type: String,
     pub vehicle_type: String,
@@ -38,7 +40,8 @@ pub struct VehiclePayload {
 }
 
 /// Payload fields with an index, and their kind.
-pub(crate) const INDEXED_FIELDS: [(&str, FieldKind); 6] = [
+pub(crate) const INDEXED_FIELDS: [(&str, FieldKind); 7] = [
+    ("tenant", FieldKind::Keyword),
     ("product_type", FieldKind::Keyword),
     ("vehicle_type", FieldKind::Keyword),
     ("brand", FieldKind::Keyword),
@@ -57,6 +60,7 @@ pub(crate) enum FieldKind {
 impl VehiclePayload {
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
+            "tenant": self.tenant,
             "product_type": self.product_type,
             "vehicle_type": self.vehicle_type,
             "brand": self.brand,
@@ -82,10 +86,11 @@ pub enum Example {
     Vector(Vec<f32>),
 }
 
-/// "More like the positives, less like the negatives", among the vehicles of `product_type`,
-/// never returning the vehicles of `exclude`.
+/// "More like the positives, less like the negatives", among the vehicles of `tenant` and
+/// `product_type`, never returning the vehicles of `exclude`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecommendQuery {
+    pub tenant: String,
     pub positive: Vec<Example>,
     pub negative: Vec<Example>,
     pub product_type: String,
@@ -124,6 +129,8 @@ pub trait VectorStore: Send + Sync + std::fmt::Debug {
     fn ensure_collection(&self, dimension: usize) -> BoxFuture<'_, StoreResult<()>>;
     /// Inserts or replaces points by id.
     fn upsert(&self, points: Vec<VehiclePoint>) -> BoxFuture<'_, StoreResult<()>>;
+    /// Removes the points of `ids` (absent ones are ignored).
+    fn delete(&self, ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>>;
     /// The stored vector of a vehicle, if any.
     fn vector(&self, id: i64) -> BoxFuture<'_, StoreResult<Option<Vec<f32>>>>;
     /// The best `limit` vehicles for a recommend-style query, best first.

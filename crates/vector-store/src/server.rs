@@ -8,9 +8,9 @@ use qdrant_client::qdrant::vector_output::Vector as VectorOutput;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    Distance, FieldType, Filter, GetPointsBuilder, PointId, PointStruct, Query, QueryPointsBuilder,
-    RecommendInputBuilder, RecommendStrategy, SearchParamsBuilder, UpsertPointsBuilder,
-    VectorInput, VectorParamsBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, PointId, PointStruct,
+    PointsIdsList, Query, QueryPointsBuilder, RecommendInputBuilder, RecommendStrategy,
+    SearchParamsBuilder, UpsertPointsBuilder, VectorInput, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
@@ -136,6 +136,24 @@ impl VectorStore for ServerStore {
         .boxed()
     }
 
+    fn delete(&self, ids: Vec<i64>) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            let points = PointsIdsList {
+                ids: ids.into_iter().map(point_id).collect(),
+            };
+            self.client
+                .delete_points(
+                    DeletePointsBuilder::new(&self.collection)
+                        .points(points)
+                        .wait(true),
+                )
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        }
+        .boxed()
+    }
+
     fn vector(&self, id: i64) -> BoxFuture<'_, StoreResult<Option<Vec<f32>>>> {
         async move {
             let response = self
@@ -178,7 +196,10 @@ impl VectorStore for ServerStore {
                 .positive(input(query.positive))
                 .negative(input(query.negative))
                 .strategy(RecommendStrategy::AverageVector);
-            let mut filter = Filter::must([Condition::matches("product_type", query.product_type)]);
+            let mut filter = Filter::must([
+                Condition::matches("tenant", query.tenant),
+                Condition::matches("product_type", query.product_type),
+            ]);
             if !query.exclude.is_empty() {
                 filter.must_not = vec![Condition::has_id(
                     query.exclude.iter().map(|&id| point_id(id)),

@@ -10,8 +10,11 @@ use rand_chacha::ChaCha8Rng;
 
 const DIMENSION: usize = 8;
 
+const TENANT: &str = "acme";
+
 fn payload(product_type: &str) -> VehiclePayload {
     VehiclePayload {
+        tenant: TENANT.into(),
         product_type: product_type.into(),
         vehicle_type: "SUV".into(),
         brand: "Peugeot".into(),
@@ -43,6 +46,7 @@ fn query(
     limit: usize,
 ) -> RecommendQuery {
     RecommendQuery {
+        tenant: TENANT.into(),
         positive,
         negative,
         product_type: "vehicle".into(),
@@ -63,6 +67,28 @@ async fn ids(store: &dyn VectorStore, q: RecommendQuery) -> Vec<i64> {
 
 /// The behaviour every backend must have.
 async fn suite(store: &dyn VectorStore) {
+    collection(store).await;
+    searches(store).await;
+    deletion(store).await;
+}
+
+/// A deleted point is gone from reads and searches; deleting an absent one is no error.
+async fn deletion(store: &dyn VectorStore) {
+    store.delete(vec![8, 404]).await.expect("delete");
+    assert_eq!(store.vector(8).await.unwrap(), None);
+    let hits = ids(
+        store,
+        query(vec![Example::Vector(axis(0, 0.0))], vec![], vec![], 9),
+    )
+    .await;
+    assert!(!hits.contains(&8) && hits.contains(&1), "{hits:?}");
+    store
+        .upsert(vec![point(8, axis(7, 0.45), "vehicle")])
+        .await
+        .expect("upsert");
+}
+
+async fn collection(store: &dyn VectorStore) {
     store
         .ensure_collection(DIMENSION)
         .await
@@ -75,7 +101,9 @@ async fn suite(store: &dyn VectorStore) {
         store.ensure_collection(DIMENSION + 1).await,
         Err(StoreError::InvalidInput(_))
     ));
+}
 
+async fn searches(store: &dyn VectorStore) {
     // Vehicles 1..=8 along the axes, each tilted towards the next axis, more and more (so vehicle 8
     // leans clearly towards axis 0, vehicle 1's); 9 is another catalog.
     let points: Vec<VehiclePoint> = (1_i64..)
@@ -91,10 +119,14 @@ async fn suite(store: &dyn VectorStore) {
         .upsert(points)
         .await
         .expect("upserting again replaces");
+    // Vehicle 10, another tenant's, is the nearest to vehicle 1 of all: it must never show.
+    let mut foreign = point(10, axis(0, 0.01), "vehicle");
+    foreign.payload.tenant = "globex".into();
+    store.upsert(vec![foreign]).await.expect("upsert");
     store.optimize().await.expect("optimize");
     assert_eq!(
         store.count().await.unwrap(),
-        9,
+        10,
         "point id = vehicle id: re-upserting adds nothing"
     );
 
@@ -113,7 +145,17 @@ async fn suite(store: &dyn VectorStore) {
         .await
         .unwrap();
     assert_eq!(hits.len(), 3);
-    assert!(hits.iter().all(|h| h.id != 1 && h.id != 9), "{hits:?}");
+    assert!(
+        hits.iter().all(|h| h.id != 1 && h.id != 9 && h.id != 10),
+        "{hits:?}"
+    );
+    let mut as_globex = query(vec![Example::Vehicle(1)], vec![], vec![1], 3);
+    as_globex.tenant = "globex".into();
+    assert_eq!(
+        ids(store, as_globex).await,
+        [10],
+        "a tenant sees only its own"
+    );
     assert!(
         hits.windows(2).all(|w| w[0].score >= w[1].score),
         "best first: {hits:?}"
@@ -170,7 +212,7 @@ async fn embedded_store_passes_the_suite() {
     drop(store);
     // Reopened from disk, the data is intact; another dimension is refused with a clear message.
     let reopened = EdgeStore::open(dir.path(), DIMENSION).await.unwrap();
-    assert_eq!(reopened.count().await.unwrap(), 9);
+    assert_eq!(reopened.count().await.unwrap(), 10);
     drop(reopened);
     let error = EdgeStore::open(dir.path(), 384).await.unwrap_err();
     assert!(error.to_string().contains("re-index"), "{error}");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aras_common::grpc;
+use aras_domain::tenant::Tenant;
 use aras_jobs::amqp::{Incoming, POISON_DELIVERIES, Topology};
 use aras_jobs::publish::publish_confirmed;
 use aras_jobs::store::{self, Start};
@@ -183,11 +184,12 @@ async fn run(
         return fail(deps, delivery, id, &error, false).await;
     }
 
-    match store::start(&deps.pool, id, incoming.attempt).await {
-        Ok(Start::Run { queued_for }) => {
+    let tenant = match store::start(&deps.pool, id, incoming.attempt).await {
+        Ok(Start::Run { queued_for, tenant }) => {
             if let Some(waited) = queued_for {
                 metrics::histogram!("worker_job_queue_wait_seconds").record(waited.as_secs_f64());
             }
+            tenant
         }
         Ok(Start::Finished(state)) => {
             let how = if state == JobState::Success {
@@ -204,7 +206,14 @@ async fn run(
             return settle(delivery, Settle::DeadLetter, outcome).await;
         }
         Err(error) => return store_failed(delivery, &error).await,
-    }
+    };
+    let Ok(tenant) = Tenant::parse(&tenant) else {
+        let error = JobError {
+            code: tonic::Code::Internal,
+            message: "the job's stored tenant is malformed".into(),
+        };
+        return fail(deps, delivery, id, &error, false).await;
+    };
 
     let mut request = incoming
         .job
@@ -214,7 +223,8 @@ async fn run(
     // The recommender stores the review once per key: a retried job adds no second one.
     request.idempotency_key = id.to_string();
     let call_started = Instant::now();
-    let message = grpc::request(request, &incoming.correlation_id, deps.config.rpc_timeout);
+    let mut message = grpc::request(request, &incoming.correlation_id, deps.config.rpc_timeout);
+    aras_common::tenant::attach(&mut message, &tenant);
     let status = match deps.recommender.clone().recommend(message).await {
         Ok(response) => {
             let result = response.into_inner().encode_to_vec();

@@ -1,9 +1,12 @@
 //! Route groups of the public API, collected with their OpenAPI descriptions.
 
+mod admin;
+mod auth;
 mod embeddings;
 mod health;
 mod livreurs;
 mod recommendations;
+mod reviews;
 mod sentiment;
 mod tasks;
 mod vehicles;
@@ -17,6 +20,11 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(admin::invalidate_cache))
+        .routes(routes!(admin::stats))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
         .routes(routes!(livreurs::rank))
         .routes(routes!(livreurs::health))
         .routes(routes!(sentiment::analyze))
@@ -26,7 +34,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::submit))
         .routes(routes!(tasks::submit_batch))
         .routes(routes!(tasks::get))
-        .routes(routes!(vehicles::get, vehicles::update))
+        .routes(routes!(reviews::list))
+        .routes(routes!(vehicles::list, vehicles::create))
+        .routes(routes!(
+            vehicles::get,
+            vehicles::update,
+            vehicles::replace,
+            vehicles::delete
+        ))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::detail))

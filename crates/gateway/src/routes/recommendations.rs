@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use aras_auth::Principal;
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::Problem;
 use aras_domain::recommend::{Query, TopK};
@@ -12,10 +13,10 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::cache::CacheKey;
+use crate::cache::{CacheKey, Versions};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::state::{AppState, TENANT};
+use crate::state::AppState;
 
 /// A customer's review of a vehicle (the seed's request).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -195,13 +196,14 @@ impl RecommendationRequest {
 pub async fn recommend(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<RecommendationRequest>,
 ) -> Result<Json<RecommendationResponse>, ApiError> {
     let started = Instant::now();
     let valid = body.validate(state.max_review_chars)?;
     let normalized_review = valid.review.normalized();
     let key = CacheKey {
-        tenant: TENANT,
+        tenant: principal.tenant.as_str(),
         client_id: body.client_id,
         product_id: body.product_id,
         product_type: valid.product_type.as_str(),
@@ -220,9 +222,15 @@ pub async fn recommend(
     };
 
     // Ok(None): Redis is up but lost the version (restarted); the answer's version raises it.
-    let version = state.cache.catalog_version().await;
-    if let Ok(Some(version)) = version
-        && let Some(hit) = state.cache.get(&state.cache.key(&key, version)).await
+    let versions = state.cache.versions(principal.tenant.as_str()).await;
+    if let Ok(Versions {
+        catalog: Some(version),
+        generation,
+    }) = versions
+        && let Some(hit) = state
+            .cache
+            .get(key.tenant, &state.cache.key(&key, version, generation))
+            .await
         && let Ok(answer) = serde_json::from_str::<Answer>(&hit)
     {
         return Ok(respond(answer, true));
@@ -231,13 +239,17 @@ pub async fn recommend(
     let response = state
         .recommender
         .clone()
-        .recommend(state.request(body.to_grpc(&valid), &correlation_id))
+        .recommend(state.tenant_request(body.to_grpc(&valid), &correlation_id, &principal.tenant))
         .await
         .map_err(|status| ApiError::upstream("recommender", status))?
         .into_inner();
     let catalog_version = response.catalog_version;
     let answer = Answer::from(response);
-    if let Ok(known) = version {
+    if let Ok(Versions {
+        catalog: known,
+        generation,
+    }) = versions
+    {
         // An answer computed on a later catalog than Redis publishes: the recommender's own
         // publish failed or is still under way; cached answers of the older version retire now.
         let current = if known.is_none_or(|known| known < catalog_version) {
@@ -250,7 +262,7 @@ pub async fn recommend(
             let entry = serde_json::to_string(&answer).expect("the answer serialises");
             state
                 .cache
-                .put(&state.cache.key(&key, catalog_version), entry)
+                .put(&state.cache.key(&key, catalog_version, generation), entry)
                 .await;
         }
     }

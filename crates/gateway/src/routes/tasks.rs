@@ -5,6 +5,7 @@
 
 use std::time::SystemTime;
 
+use aras_auth::Principal;
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::{Problem, http_status};
 use aras_jobs::store::{IdempotencyKey, Origin};
@@ -204,6 +205,7 @@ enum Route {
 /// Validates, stores and publishes the requests of one submission.
 async fn accept(
     state: &AppState,
+    principal: &Principal,
     correlation_id: &CorrelationId,
     headers: &HeaderMap,
     route: Route,
@@ -215,7 +217,10 @@ async fn accept(
         correlation_id: correlation_id.to_string(),
         traceparent: aras_common::telemetry::current_trace_context().remove("traceparent"),
     };
-    Ok(state.jobs.submit(&jobs, &origin, key.as_ref()).await?)
+    Ok(state
+        .jobs
+        .submit(&principal.tenant, &jobs, &origin, key.as_ref())
+        .await?)
 }
 
 fn message(queued: bool) -> &'static str {
@@ -255,11 +260,13 @@ fn accepted(body: impl Serialize, location: Option<String>, replayed: bool) -> R
 pub async fn submit(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RecommendationRequest>,
 ) -> Result<Response, ApiError> {
     let accepted_jobs = accept(
         &state,
+        &principal,
         &correlation_id,
         &headers,
         Route::Single,
@@ -306,6 +313,7 @@ pub struct RecommendationBatch(Vec<RecommendationRequest>);
 pub async fn submit_batch(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     ApiJson(requests): ApiJson<Vec<RecommendationRequest>>,
 ) -> Result<Response, ApiError> {
@@ -321,7 +329,15 @@ pub async fn submit_batch(
             state.jobs.max_batch
         )));
     }
-    let accepted_jobs = accept(&state, &correlation_id, &headers, Route::Batch, &requests).await?;
+    let accepted_jobs = accept(
+        &state,
+        &principal,
+        &correlation_id,
+        &headers,
+        Route::Batch,
+        &requests,
+    )
+    .await?;
     let tasks: Vec<TaskReference> = accepted_jobs
         .submitted
         .ids
@@ -352,6 +368,7 @@ pub async fn submit_batch(
     ))]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(task_id): Path<String>,
 ) -> Result<Json<TaskStatus>, ApiError> {
     let id: TaskId = task_id
@@ -359,7 +376,7 @@ pub async fn get(
         .map_err(|e: aras_jobs::model::MalformedTaskId| ApiError::InvalidInput(e.to_string()))?;
     let job = state
         .jobs
-        .get(id)
+        .get(&principal.tenant, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no task {id}")))?;
     Ok(Json(TaskStatus::new(job)?))

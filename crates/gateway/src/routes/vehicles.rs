@@ -1,16 +1,22 @@
-//! `/api/v1/vehicles/{id}`: a vehicle of the catalog, and changes to it.
+//! `/api/v1/vehicles`: the caller's catalog: search and pages, one vehicle, and writes
+//! (create, replace, change, delete), each re-indexed before it is answered.
 
+use aras_auth::Principal;
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::Problem;
-use aras_domain::vehicle::{ChangeError, ChangeField, VehicleChange};
+use aras_domain::vehicle::{
+    ChangeError, ChangeField, UnknownValue, Vehicle, VehicleChange, VehicleType,
+};
 use aras_proto::recommender::v1 as pb;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse as _, Response};
 use axum::{Extension, Json};
+use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// A vehicle of the catalog, with the French field names of the public API.
@@ -114,6 +120,29 @@ fn upstream(status: tonic::Status) -> ApiError {
     ApiError::upstream("recommender", status)
 }
 
+/// A refused write, in the API's field names.
+fn refused(error: ChangeError) -> ApiError {
+    ApiError::InvalidInput(match error {
+        ChangeError::Empty => {
+            "nothing to change: send at least one of disponible, prix, note, ville".into()
+        }
+        ChangeError::Invalid { field, reason } => {
+            let name = match field {
+                ChangeField::DailyPrice => "prix",
+                ChangeField::Rating => "note",
+                ChangeField::City => "ville",
+                ChangeField::Brand => "marque",
+                ChangeField::Model => "modele",
+                ChangeField::Year => "annee",
+                ChangeField::Seats => "places",
+                ChangeField::Luggage => "bagages",
+                ChangeField::RentalsCount => "locations",
+            };
+            format!("{name} {reason}")
+        }
+    })
+}
+
 impl VehiclePatch {
     /// The change, checked by the catalog's own rules, refused in the API's field names.
     fn change(self) -> Result<VehicleChange, ApiError> {
@@ -123,23 +152,295 @@ impl VehiclePatch {
             rating: self.note,
             city: self.ville,
         };
-        change.validate().map_err(|error| {
-            ApiError::InvalidInput(match error {
-                ChangeError::Empty => {
-                    "nothing to change: send at least one of disponible, prix, note, ville".into()
-                }
-                ChangeError::Invalid { field, reason } => {
-                    let name = match field {
-                        ChangeField::DailyPrice => "prix",
-                        ChangeField::Rating => "note",
-                        ChangeField::City => "ville",
-                    };
-                    format!("{name} {reason}")
-                }
-            })
-        })?;
+        change.validate().map_err(refused)?;
         Ok(change)
     }
+}
+
+/// Every field of a vehicle (`POST` adds one, `PUT` replaces one).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleBody {
+    #[schema(schema_with = crate::schema::vehicle_name, example = "Peugeot")]
+    marque: String,
+    #[schema(schema_with = crate::schema::vehicle_name, example = "3008")]
+    modele: String,
+    #[serde(deserialize_with = "crate::extract::integer")]
+    #[schema(minimum = 1950, maximum = 2100, example = 2022)]
+    annee: i64,
+    #[serde(rename = "type")]
+    #[schema(schema_with = crate::schema::vehicle_type)]
+    vehicle_type: String,
+    #[serde(deserialize_with = "crate::extract::integer")]
+    #[schema(minimum = 1, maximum = 99, example = 5)]
+    places: i64,
+    #[schema(schema_with = crate::schema::gearbox)]
+    boite: String,
+    #[schema(schema_with = crate::schema::fuel)]
+    carburant: String,
+    /// Suitcases.
+    #[serde(deserialize_with = "crate::extract::integer")]
+    #[schema(minimum = 0, maximum = 99, example = 3)]
+    bagages: i64,
+    #[schema(schema_with = crate::schema::city)]
+    ville: String,
+    /// Daily rental price, euros.
+    #[schema(minimum = 0.0, example = 79.0)]
+    prix: f64,
+    disponible: bool,
+    /// Average rating, 0 to 5.
+    #[schema(minimum = 0.0, maximum = 5.0, example = 4.4)]
+    note: f32,
+    /// Rentals so far (default 0).
+    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[schema(minimum = 0, maximum = 2_147_483_647, default = 0)]
+    locations: i64,
+}
+
+impl VehicleBody {
+    /// The vehicle `id` would be, checked by the catalog's own rules, refused in the API's
+    /// field names.
+    fn vehicle(self, id: i64) -> Result<Vehicle, ApiError> {
+        fn small(name: &str, value: i64) -> Result<i16, ApiError> {
+            i16::try_from(value)
+                .map_err(|_| ApiError::InvalidInput(format!("{name} is out of range: {value}")))
+        }
+        let word = |name: &str, e: UnknownValue| ApiError::InvalidInput(format!("{name}: {e}"));
+        let vehicle = Vehicle {
+            id,
+            brand: self.marque,
+            model: self.modele,
+            year: small("annee", self.annee)?,
+            vehicle_type: self.vehicle_type.parse().map_err(|e| word("type", e))?,
+            seats: small("places", self.places)?,
+            gearbox: self.boite.parse().map_err(|e| word("boite", e))?,
+            fuel: self.carburant.parse().map_err(|e| word("carburant", e))?,
+            luggage: small("bagages", self.bagages)?,
+            city: self.ville,
+            daily_price: self.prix,
+            available: self.disponible,
+            rating: self.note,
+            rentals_count: i32::try_from(self.locations).map_err(|_| {
+                ApiError::InvalidInput(format!("locations is out of range: {}", self.locations))
+            })?,
+        };
+        vehicle.validate().map_err(refused)?;
+        Ok(vehicle)
+    }
+}
+
+fn write_request(v: Vehicle) -> pb::WriteVehicleRequest {
+    pb::WriteVehicleRequest {
+        id: v.id,
+        brand: v.brand,
+        model: v.model,
+        year: i32::from(v.year),
+        vehicle_type: v.vehicle_type.as_str().to_owned(),
+        seats: i32::from(v.seats),
+        gearbox: v.gearbox.as_str().to_owned(),
+        fuel: v.fuel.as_str().to_owned(),
+        luggage: i32::from(v.luggage),
+        city: v.city,
+        daily_price: v.daily_price,
+        available: v.available,
+        rating: v.rating,
+        rentals_count: v.rentals_count,
+    }
+}
+
+fn written(response: pb::UpdateVehicleResponse) -> Result<VehicleUpdated, ApiError> {
+    let vehicle = response
+        .vehicle
+        .ok_or_else(|| upstream(tonic::Status::internal("no vehicle returned")))?;
+    Ok(VehicleUpdated {
+        vehicle: vehicle.into(),
+        catalog_version: response.catalog_version,
+    })
+}
+
+/// Search and pagination of `GET /api/v1/vehicles`; every parameter is optional.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VehicleQuery {
+    /// Words to find in the brand, model and description (French stemming; "quoted phrases",
+    /// -excluded, or).
+    #[param(schema_with = crate::schema::search_text)]
+    q: Option<String>,
+    /// Only this body type.
+    #[serde(rename = "type")]
+    #[param(rename = "type", schema_with = crate::schema::vehicle_type)]
+    vehicle_type: Option<String>,
+    /// Daily price at least (euros).
+    #[param(minimum = 0.0)]
+    prix_min: Option<f64>,
+    /// Daily price at most (euros); not below `prix_min`.
+    #[param(minimum = 0.0)]
+    prix_max: Option<f64>,
+    /// Only this city (whatever the case).
+    #[param(schema_with = crate::schema::city)]
+    ville: Option<String>,
+    disponible: Option<bool>,
+    /// Rating at least.
+    #[param(minimum = 0.0, maximum = 5.0)]
+    note_min: Option<f32>,
+    /// The order, then by id (default `id`).
+    #[param(schema_with = crate::schema::vehicle_sort)]
+    sort: Option<String>,
+    /// Vehicles per page.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page, with the same `sort` and filters.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VehiclePage {
+    items: Vec<VehicleResponse>,
+    /// Pass it as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Searches the caller's catalog, a page at a time (keyset pagination: pages are stable while
+/// vehicles are added).
+#[utoipa::path(get, path = "/api/v1/vehicles", tag = "vehicles",
+    params(VehicleQuery),
+    responses(
+        (status = 200, description = "A page of vehicles", body = VehiclePage),
+        (status = 422, description = "A parameter breaks its rule (named), `prix_min` above `prix_max`, or a cursor of another listing", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BackendFailures,
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
+    ApiQuery(query): ApiQuery<VehicleQuery>,
+) -> Result<Json<VehiclePage>, ApiError> {
+    if let Some(kind) = &query.vehicle_type {
+        kind.parse::<VehicleType>()
+            .map_err(|e| ApiError::InvalidInput(format!("type: {e}")))?;
+    }
+    let message = pb::ListVehiclesRequest {
+        q: query.q.unwrap_or_default(),
+        vehicle_type: query.vehicle_type.unwrap_or_default(),
+        price_min: query.prix_min,
+        price_max: query.prix_max,
+        city: query.ville.unwrap_or_default(),
+        available: query.disponible,
+        rating_min: query.note_min,
+        sort: query.sort.unwrap_or_default(),
+        // 0 would mean "the default" to the recommender: refused here instead.
+        limit: match query.limit {
+            Some(0) => {
+                return Err(ApiError::InvalidInput(
+                    "limit must be within [1, 100], got 0".into(),
+                ));
+            }
+            limit => limit.unwrap_or(0),
+        },
+        cursor: query.cursor.unwrap_or_default(),
+    };
+    let page = state
+        .recommender
+        .clone()
+        .list_vehicles(state.tenant_request(message, &correlation_id, &principal.tenant))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(VehiclePage {
+        items: page.vehicles.into_iter().map(Into::into).collect(),
+        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+    }))
+}
+
+/// Adds a vehicle to the caller's catalog under a new id; it is indexed at once.
+#[utoipa::path(post, path = "/api/v1/vehicles", tag = "vehicles",
+    request_body = VehicleBody,
+    responses(
+        (status = 201, description = "The vehicle as stored, and the catalog version", body = VehicleUpdated,
+            headers(("Location" = String, description = "The vehicle's URL"))),
+        (status = 422, description = "A field breaks its rule (named)", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(body): ApiJson<VehicleBody>,
+) -> Result<Response, ApiError> {
+    let message = write_request(body.vehicle(0)?);
+    let response = state
+        .recommender
+        .clone()
+        .create_vehicle(state.tenant_request(message, &correlation_id, &principal.tenant))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    let created = written(response)?;
+    let location = format!("/api/v1/vehicles/{}", created.vehicle.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(created),
+    )
+        .into_response())
+}
+
+/// Replaces every field of a vehicle of the caller's catalog; it is re-indexed at once.
+#[utoipa::path(put, path = "/api/v1/vehicles/{id}", tag = "vehicles",
+    params(("id" = i64, Path, description = "Vehicle id (a positive integer)", minimum = 1)),
+    request_body = VehicleBody,
+    responses(
+        (status = 200, description = "The vehicle as replaced, and the catalog version", body = VehicleUpdated),
+        (status = 404, description = "No such vehicle in the caller's catalog", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks its rule (named), or the id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        crate::schema::BackendFailures,
+    ))]
+pub async fn replace(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VehicleBody>,
+) -> Result<Json<VehicleUpdated>, ApiError> {
+    let message = write_request(body.vehicle(vehicle_id(&id)?)?);
+    let response = state
+        .recommender
+        .clone()
+        .replace_vehicle(state.tenant_request(message, &correlation_id, &principal.tenant))
+        .await
+        .map_err(upstream)?
+        .into_inner();
+    Ok(Json(written(response)?))
+}
+
+/// Removes a vehicle from the caller's catalog, and its vector: it is no longer recommended.
+#[utoipa::path(delete, path = "/api/v1/vehicles/{id}", tag = "vehicles",
+    params(("id" = i64, Path, description = "Vehicle id (a positive integer)", minimum = 1)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such vehicle in the caller's catalog", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        crate::schema::BackendFailures,
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let message = pb::DeleteVehicleRequest {
+        id: vehicle_id(&id)?,
+    };
+    state
+        .recommender
+        .clone()
+        .delete_vehicle(state.tenant_request(message, &correlation_id, &principal.tenant))
+        .await
+        .map_err(upstream)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// One vehicle of the catalog.
@@ -154,6 +455,7 @@ impl VehiclePatch {
 pub async fn get(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<VehicleResponse>, ApiError> {
     let message = pb::GetVehicleRequest {
@@ -162,7 +464,7 @@ pub async fn get(
     let vehicle = state
         .recommender
         .clone()
-        .get_vehicle(state.request(message, &correlation_id))
+        .get_vehicle(state.tenant_request(message, &correlation_id, &principal.tenant))
         .await
         .map_err(upstream)?
         .into_inner();
@@ -184,6 +486,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<VehiclePatch>,
 ) -> Result<Json<VehicleUpdated>, ApiError> {
@@ -198,15 +501,9 @@ pub async fn update(
     let response = state
         .recommender
         .clone()
-        .update_vehicle(state.request(message, &correlation_id))
+        .update_vehicle(state.tenant_request(message, &correlation_id, &principal.tenant))
         .await
         .map_err(upstream)?
         .into_inner();
-    let vehicle = response
-        .vehicle
-        .ok_or_else(|| upstream(tonic::Status::internal("no vehicle returned")))?;
-    Ok(Json(VehicleUpdated {
-        vehicle: vehicle.into(),
-        catalog_version: response.catalog_version,
-    }))
+    Ok(Json(written(response)?))
 }

@@ -1,0 +1,345 @@
+//! Organisations, users, API keys and refresh tokens in Postgres. Secrets are stored only as
+//! hashes: argon2id for passwords, SHA-256 for the random API keys and refresh tokens.
+
+use std::time::Duration;
+
+use aras_domain::tenant::{Role, Tenant};
+use deadpool_postgres::Pool;
+use sha2::{Digest as _, Sha256};
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use crate::token::{AccessToken, Keyring, random_bytes};
+use crate::{AuthError, AuthResult, Principal, Subject, password};
+
+/// What every API key starts with, so a leaked one is recognisable (and secret scanners can
+/// match it).
+pub const API_KEY_PREFIX: &str = "aras_";
+/// Longest email accepted (RFC 5321's path limit).
+const MAX_EMAIL_CHARS: usize = 254;
+
+fn sha256(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+fn role(raw: &str) -> AuthResult<Role> {
+    raw.parse()
+        .map_err(|e| AuthError::Internal(format!("stored role: {e}")))
+}
+
+fn tenant(raw: &str) -> AuthResult<Tenant> {
+    Tenant::parse(raw).map_err(|e| AuthError::Internal(format!("stored tenant: {e}")))
+}
+
+fn unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+fn foreign_key_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+pub async fn create_organisation(pool: &Pool, slug: &Tenant, name: &str) -> AuthResult<()> {
+    if name.trim().is_empty() {
+        return Err(AuthError::InvalidInput(
+            "an organisation needs a name".into(),
+        ));
+    }
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO organisations (slug, name) VALUES ($1, $2)",
+            &[&slug.as_str(), &name.trim()],
+        )
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                AuthError::Conflict(format!("organisation {slug} already exists"))
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(())
+}
+
+fn no_organisation(tenant: &Tenant) -> impl FnOnce(tokio_postgres::Error) -> AuthError + '_ {
+    move |e| {
+        if foreign_key_violation(&e) {
+            AuthError::NotFound(format!("no organisation {tenant}"))
+        } else {
+            e.into()
+        }
+    }
+}
+
+/// Creates a user; the email is unique across tenants (it names the login).
+pub async fn create_user(
+    pool: &Pool,
+    tenant: &Tenant,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> AuthResult<Uuid> {
+    let email = email.trim();
+    if email.chars().count() > MAX_EMAIL_CHARS
+        || !email.contains('@')
+        || email.chars().any(char::is_control)
+    {
+        return Err(AuthError::InvalidInput(format!(
+            "an email has an @, at most {MAX_EMAIL_CHARS} characters and no control character"
+        )));
+    }
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| AuthError::Internal(e.to_string()))??;
+    let id = Uuid::new_v4();
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO users (id, tenant, email, password_hash, role) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &tenant.as_str(), &email, &hash, &role.as_str()],
+        )
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                AuthError::Conflict(format!("a user with email {email} already exists"))
+            } else {
+                no_organisation(tenant)(e)
+            }
+        })?;
+    Ok(id)
+}
+
+/// A new API key: its id, and the key itself, which is shown this once and stored only hashed.
+#[derive(Debug)]
+pub struct NewApiKey {
+    pub id: Uuid,
+    pub key: String,
+}
+
+/// Creates an API key for `tenant` acting as `role`. With `replace`, the tenant's other live
+/// keys of the same name are revoked in the same transaction (`make up` re-issues its key).
+pub async fn create_api_key(
+    pool: &Pool,
+    tenant: &Tenant,
+    name: &str,
+    role: Role,
+    replace: bool,
+) -> AuthResult<NewApiKey> {
+    if name.trim().is_empty() {
+        return Err(AuthError::InvalidInput("an API key needs a name".into()));
+    }
+    let key = format!("{API_KEY_PREFIX}{}", hex::encode(random_bytes::<24>()?));
+    let id = Uuid::new_v4();
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    if replace {
+        transaction
+            .execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE tenant = $1 AND name = $2 AND revoked_at IS NULL",
+                &[&tenant.as_str(), &name.trim()],
+            )
+            .await?;
+    }
+    transaction
+        .execute(
+            "INSERT INTO api_keys (id, tenant, name, role, secret_hash) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &tenant.as_str(), &name.trim(), &role.as_str(), &sha256(&key)],
+        )
+        .await
+        .map_err(no_organisation(tenant))?;
+    transaction.commit().await?;
+    Ok(NewApiKey { id, key })
+}
+
+/// Revokes key `id` (of `tenant`, when given); `NotFound` when there is no such live key.
+pub async fn revoke_api_key(pool: &Pool, id: Uuid, tenant: Option<&Tenant>) -> AuthResult<()> {
+    let client = pool.get().await?;
+    let revoked = client
+        .execute(
+            "UPDATE api_keys SET revoked_at = now()
+             WHERE id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR tenant = $2)",
+            &[&id, &tenant.map(Tenant::as_str)],
+        )
+        .await?;
+    if revoked == 0 {
+        return Err(AuthError::NotFound(format!("no live API key {id}")));
+    }
+    Ok(())
+}
+
+/// The principal of a live API key.
+pub async fn api_key_principal(pool: &Pool, key: &str) -> AuthResult<Principal> {
+    const INVALID: AuthError = AuthError::Unauthenticated("invalid or revoked API key");
+    if !key.starts_with(API_KEY_PREFIX) {
+        return Err(INVALID);
+    }
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT id, tenant, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+        )
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&sha256(key)])
+        .await?
+        .ok_or(INVALID)?;
+    Ok(Principal {
+        tenant: tenant(row.try_get("tenant")?)?,
+        role: role(row.try_get("role")?)?,
+        subject: Subject::ApiKey(row.try_get("id")?),
+    })
+}
+
+/// What a login or a refresh hands out.
+#[derive(Debug)]
+pub struct Session {
+    pub access: AccessToken,
+    pub refresh_token: String,
+    pub refresh_expires_in: Duration,
+}
+
+const WRONG_LOGIN: AuthError = AuthError::Unauthenticated("invalid email or password");
+const INVALID_REFRESH: AuthError =
+    AuthError::Unauthenticated("invalid, expired or revoked refresh token");
+
+/// Checks a user's password and opens a session (a new refresh-token family).
+pub async fn login(
+    pool: &Pool,
+    keyring: &Keyring,
+    refresh_ttl: Duration,
+    email: &str,
+    password: &str,
+) -> AuthResult<Session> {
+    // No account has such an email (and Postgres text cannot hold NUL): refused at once.
+    if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_control) {
+        return Err(WRONG_LOGIN);
+    }
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT id, tenant, role, password_hash FROM users
+             WHERE lower(email) = lower($1) AND disabled_at IS NULL",
+            &[&email.trim()],
+        )
+        .await?;
+    let password = password.to_owned();
+    let Some(row) = row else {
+        // As slow as a wrong password, so the answer's timing does not reveal the email.
+        tokio::task::spawn_blocking(move || password::verify_nothing(&password))
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        return Err(WRONG_LOGIN);
+    };
+    let stored: String = row.try_get("password_hash")?;
+    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+        .await
+        .map_err(|e| AuthError::Internal(e.to_string()))?;
+    if !matches {
+        return Err(WRONG_LOGIN);
+    }
+    let user: Uuid = row.try_get("id")?;
+    let access = keyring.issue(
+        user,
+        &tenant(row.try_get("tenant")?)?,
+        role(row.try_get("role")?)?,
+    )?;
+    let refresh_token = new_refresh_token(&client, user, Uuid::new_v4(), refresh_ttl).await?;
+    Ok(Session {
+        access,
+        refresh_token,
+        refresh_expires_in: refresh_ttl,
+    })
+}
+
+async fn new_refresh_token(
+    client: &impl deadpool_postgres::GenericClient,
+    user: Uuid,
+    family: Uuid,
+    ttl: Duration,
+) -> AuthResult<String> {
+    let token = hex::encode(random_bytes::<32>()?);
+    client
+        .execute(
+            "INSERT INTO refresh_tokens (token_hash, family, user_id, expires_at)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+            &[&sha256(&token), &family, &user, &ttl.as_secs_f64()],
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Trades a refresh token for a new access token and the next refresh token of its family.
+/// A token used before comes back only if it leaked: the whole family is revoked, so neither
+/// the thief nor the owner can go on without logging in again.
+pub async fn refresh(
+    pool: &Pool,
+    keyring: &Keyring,
+    refresh_ttl: Duration,
+    token: &str,
+) -> AuthResult<Session> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let row = transaction
+        .query_opt(
+            "SELECT t.family, t.user_id, t.used_at IS NOT NULL AS used, t.revoked_at IS NOT NULL AS revoked,
+                    t.expires_at < now() AS expired, u.tenant, u.role, u.disabled_at IS NOT NULL AS disabled
+             FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = $1 FOR UPDATE OF t",
+            &[&sha256(token)],
+        )
+        .await?
+        .ok_or(INVALID_REFRESH)?;
+    let family: Uuid = row.try_get("family")?;
+    if row.try_get("used")? {
+        transaction
+            .execute(
+                "UPDATE refresh_tokens SET revoked_at = now() WHERE family = $1 AND revoked_at IS NULL",
+                &[&family],
+            )
+            .await?;
+        transaction.commit().await?;
+        tracing::warn!(%family, "a used refresh token was presented again; its family is revoked");
+        return Err(AuthError::Unauthenticated(
+            "refresh token already used: the session is revoked, log in again",
+        ));
+    }
+    if row.try_get("revoked")? || row.try_get("expired")? || row.try_get("disabled")? {
+        return Err(INVALID_REFRESH);
+    }
+    let user: Uuid = row.try_get("user_id")?;
+    transaction
+        .execute(
+            "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1",
+            &[&sha256(token)],
+        )
+        .await?;
+    let refresh_token = new_refresh_token(&transaction, user, family, refresh_ttl).await?;
+    let access = keyring.issue(
+        user,
+        &tenant(row.try_get("tenant")?)?,
+        role(row.try_get("role")?)?,
+    )?;
+    transaction.commit().await?;
+    Ok(Session {
+        access,
+        refresh_token,
+        refresh_expires_in: refresh_ttl,
+    })
+}
+
+/// Ends the session of a refresh token: its whole family is revoked. An unknown token is not
+/// an error (logging out twice is fine, and the answer must not confirm which tokens exist).
+pub async fn logout(pool: &Pool, token: &str) -> AuthResult<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE refresh_tokens SET revoked_at = now()
+             WHERE revoked_at IS NULL
+               AND family = (SELECT family FROM refresh_tokens WHERE token_hash = $1)",
+            &[&sha256(token)],
+        )
+        .await?;
+    Ok(())
+}
