@@ -617,6 +617,7 @@ async fn rate_limits_count_per_principal() {
     let mut config = production_config();
     config.rate_limits.rate_limit_per_second = 1;
     config.rate_limits.rate_limit_burst = 2;
+    config.rate_limits.rate_limit_by_role = vec![(Role::Admin, 1000)];
     // A prefix of its own, so no other test's requests count.
     config.redis.prefix = format!("{}:ratelimit-principal:", run_id());
     let app = spawn_gateway(config).await;
@@ -647,6 +648,9 @@ async fn rate_limits_count_per_principal() {
     assert_eq!(statuses(&first).await, [200, 200, 429]);
     // Another key of the same tenant, from the same address, has its own allowance.
     assert_eq!(statuses(&second).await, [200, 200, 429]);
+    // A role with a rate of its own: an admin key is far from its limit.
+    let admin = api_key(&Tenant::demo(), Role::Admin).await;
+    assert_eq!(statuses(&admin).await, [200, 200, 200]);
 }
 
 /// Set in the environment of the gateway process `no_secret_reaches_the_logs` starts.

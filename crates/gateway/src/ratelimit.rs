@@ -1,16 +1,19 @@
 //! Rate limits, kept in Redis so every gateway replica counts together: GCRA (the generic cell
-//! rate algorithm) in one Lua script on Redis's clock, per API key or user (per client address
-//! for anonymous callers and the token routes, so password guessing is limited too). A refused request
+//! rate algorithm) in one Lua script on Redis's clock, per API key or user at its role's rate
+//! (per client address for anonymous callers and the token routes, so password guessing is
+//! limited too). A refused request
 //! gets 429 with `Retry-After`; every limited response carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset`. Redis down: requests pass (fail open), counted
 //! in `gateway_rate_limit_errors_total` and logged — a cache outage must not become an API
 //! outage.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use aras_auth::{Principal, Subject};
 use aras_common::redis::RedisConfig;
+use aras_domain::tenant::{Role, UnknownRole};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -46,16 +49,43 @@ pub struct RateLimitConfig {
     #[arg(long, env = "ARAS_RATE_LIMIT_PER_SECOND", default_value_t = 0)]
     pub rate_limit_per_second: u32,
 
+    /// Requests per second of each API key or user of a role, where it differs from
+    /// `ARAS_RATE_LIMIT_PER_SECOND`: `viewer=5,user=50,admin=200` (0: that role is not limited).
+    #[arg(long, env = "ARAS_RATE_LIMIT_BY_ROLE", value_delimiter = ',', value_parser = role_rate)]
+    pub rate_limit_by_role: Vec<(Role, u32)>,
+
     /// Requests a client may make at once above its rate (the burst).
     #[arg(long, env = "ARAS_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
 }
 
+fn role_rate(entry: &str) -> Result<(Role, u32), String> {
+    let (role, rate) = entry
+        .split_once('=')
+        .ok_or_else(|| format!("expected role=requests_per_second, got {entry:?}"))?;
+    let role = role
+        .trim()
+        .parse()
+        .map_err(|e: UnknownRole| e.to_string())?;
+    let rate = rate
+        .trim()
+        .parse()
+        .map_err(|_| format!("{rate:?} is not a whole number of requests per second"))?;
+    Ok((role, rate))
+}
+
 pub struct RateLimiter {
     client: Client,
     redis: RedisConfig,
-    interval_ms: u64,
+    /// Requests per second of anonymous callers and of roles without a rate of their own.
+    default_rate: u32,
+    by_role: HashMap<Role, u32>,
     burst: u32,
+}
+
+/// One request spends this interval of a client's allowance.
+fn interval_ms(rate: u32) -> u64 {
+    (1000 / u64::from(rate.max(1))).max(1)
 }
 
 /// What the limiter decided for one request.
@@ -72,23 +102,31 @@ impl RateLimiter {
         config: &RateLimitConfig,
         redis: &RedisConfig,
     ) -> Result<Option<Self>, fred::error::Error> {
-        if config.rate_limit_per_second == 0 {
+        let by_role: HashMap<Role, u32> = config.rate_limit_by_role.iter().copied().collect();
+        if config.rate_limit_per_second == 0 && by_role.values().all(|rate| *rate == 0) {
             return Ok(None);
         }
         Ok(Some(Self {
             client: redis.connect()?,
             redis: redis.clone(),
-            interval_ms: (1000 / u64::from(config.rate_limit_per_second)).max(1),
+            default_rate: config.rate_limit_per_second,
+            by_role,
             burst: config.rate_limit_burst.max(1),
         }))
     }
 
+    /// The requests per second of a principal's role (0: not limited).
+    fn rate(&self, role: Option<Role>) -> u32 {
+        role.and_then(|role| self.by_role.get(&role).copied())
+            .unwrap_or(self.default_rate)
+    }
+
     /// The decision for one request of `client`, or `None` when Redis did not answer.
-    async fn check(&self, client: &str) -> Option<Decision> {
+    async fn check(&self, client: &str, interval_ms: u64) -> Option<Decision> {
         let key = self.redis.key(&format!("ratelimit:{client}"));
         let answer: Result<Vec<u64>, _> = self
             .client
-            .eval(GCRA, key, vec![self.interval_ms, u64::from(self.burst)])
+            .eval(GCRA, key, vec![interval_ms, u64::from(self.burst)])
             .await;
         match answer.as_deref() {
             Ok(&[allowed, retry_after_ms, reset_ms, remaining]) => Some(Decision {
@@ -144,12 +182,20 @@ pub async fn limit(
     else {
         return next.run(request).await;
     };
-    // Per API key or user; per address for anonymous callers and the token routes.
-    let client = match request.extensions().get::<Principal>() {
-        Some(principal) if principal.subject != Subject::Anonymous => principal.subject.label(),
-        _ => format!("ip:{}", peer.ip()),
+    // Per API key or user, at its role's rate; per address for anonymous callers and the
+    // token routes.
+    let (client, role) = match request.extensions().get::<Principal>() {
+        Some(principal) if principal.subject != Subject::Anonymous => {
+            (principal.subject.label(), Some(principal.role))
+        }
+        _ => (format!("ip:{}", peer.ip()), None),
     };
-    let Some(decision) = limiter.check(&client).await else {
+    let rate = limiter.rate(role);
+    if rate == 0 {
+        return next.run(request).await;
+    }
+    let interval_ms = interval_ms(rate);
+    let Some(decision) = limiter.check(&client, interval_ms).await else {
         return next.run(request).await;
     };
     if !decision.allowed {
@@ -157,8 +203,8 @@ pub async fn limit(
         let mut response = ApiError::Rejected {
             status: StatusCode::TOO_MANY_REQUESTS,
             detail: format!(
-                "rate limit exceeded: {} requests at once, then one every {} ms; retry later",
-                limiter.burst, limiter.interval_ms
+                "rate limit exceeded: {} requests at once, then one every {interval_ms} ms; retry later",
+                limiter.burst
             ),
         }
         .into_response();
