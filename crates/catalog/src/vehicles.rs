@@ -323,6 +323,53 @@ pub async fn tenant_counts(pool: &Pool, tenant: &Tenant) -> CatalogResult<(u64, 
     Ok((count("vehicles")?, count("indexed")?, count("version")?))
 }
 
+type Parameter<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// The text columns of a written vehicle (names trimmed), held so its parameters can borrow
+/// them.
+struct WrittenTexts<'a> {
+    brand: &'a str,
+    model: &'a str,
+    kind: &'static str,
+    gearbox: &'static str,
+    fuel: &'static str,
+    city: &'a str,
+}
+
+impl<'a> WrittenTexts<'a> {
+    fn of(vehicle: &'a Vehicle) -> Self {
+        Self {
+            brand: vehicle.brand.trim(),
+            model: vehicle.model.trim(),
+            kind: vehicle.vehicle_type.as_str(),
+            gearbox: vehicle.gearbox.as_str(),
+            fuel: vehicle.fuel.as_str(),
+            city: vehicle.city.trim(),
+        }
+    }
+
+    /// Every written column, in the order of `create` and `replace`: brand, model, year,
+    /// vehicle_type, seats, gearbox, fuel, luggage, city, daily_price, available, rating,
+    /// rentals_count.
+    fn parameters<'b>(&'b self, vehicle: &'b Vehicle) -> [Parameter<'b>; 13] {
+        [
+            &self.brand,
+            &self.model,
+            &vehicle.year,
+            &self.kind,
+            &vehicle.seats,
+            &self.gearbox,
+            &self.fuel,
+            &vehicle.luggage,
+            &self.city,
+            &vehicle.daily_price,
+            &vehicle.available,
+            &vehicle.rating,
+            &vehicle.rentals_count,
+        ]
+    }
+}
+
 /// Adds a vehicle to the tenant's catalog under a new id (from `vehicle_ids`; `vehicle.id` is
 /// ignored), to be indexed, and bumps the catalog version.
 pub async fn create(
@@ -331,6 +378,8 @@ pub async fn create(
     vehicle: &Vehicle,
 ) -> CatalogResult<(VehicleRecord, u64)> {
     vehicle.validate().map_err(refused)?;
+    let texts = WrittenTexts::of(vehicle);
+    let fields = texts.parameters(vehicle);
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
     let row = transaction
@@ -341,22 +390,10 @@ pub async fn create(
                  VALUES (nextval('vehicle_ids'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  RETURNING {COLUMNS}"
             ),
-            &[
-                &tenant.as_str(),
-                &vehicle.brand.trim(),
-                &vehicle.model.trim(),
-                &vehicle.year,
-                &vehicle.vehicle_type.as_str(),
-                &vehicle.seats,
-                &vehicle.gearbox.as_str(),
-                &vehicle.fuel.as_str(),
-                &vehicle.luggage,
-                &vehicle.city.trim(),
-                &vehicle.daily_price,
-                &vehicle.available,
-                &vehicle.rating,
-                &vehicle.rentals_count,
-            ],
+            &[&tenant.as_str() as Parameter<'_>]
+                .into_iter()
+                .chain(fields)
+                .collect::<Vec<_>>(),
         )
         .await?;
     let version = bump_version_in(&transaction).await?;
@@ -372,6 +409,8 @@ pub async fn replace(
     vehicle: &Vehicle,
 ) -> CatalogResult<(VehicleRecord, u64)> {
     vehicle.validate().map_err(refused)?;
+    let texts = WrittenTexts::of(vehicle);
+    let fields = texts.parameters(vehicle);
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
     let row = transaction
@@ -382,23 +421,10 @@ pub async fn replace(
                      rentals_count = $15, updated_at = now(), indexed_at = NULL
                  WHERE id = $1 AND tenant = $2 RETURNING {COLUMNS}"
             ),
-            &[
-                &vehicle.id,
-                &tenant.as_str(),
-                &vehicle.brand.trim(),
-                &vehicle.model.trim(),
-                &vehicle.year,
-                &vehicle.vehicle_type.as_str(),
-                &vehicle.seats,
-                &vehicle.gearbox.as_str(),
-                &vehicle.fuel.as_str(),
-                &vehicle.luggage,
-                &vehicle.city.trim(),
-                &vehicle.daily_price,
-                &vehicle.available,
-                &vehicle.rating,
-                &vehicle.rentals_count,
-            ],
+            &[&vehicle.id as Parameter<'_>, &tenant.as_str()]
+                .into_iter()
+                .chain(fields)
+                .collect::<Vec<_>>(),
         )
         .await?
         .ok_or(CatalogError::NotFound(vehicle.id))?;

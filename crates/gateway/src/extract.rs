@@ -167,3 +167,14 @@ fn to_integer<E: serde::de::Error, T: TryFrom<i64> + TryFrom<u64>>(
     }
     Err(E::invalid_type(Unexpected::Float(x), &"an integer"))
 }
+
+/// A page size from the query string: absent is 0, the backend's default; 0 itself is refused
+/// here, since the backend would read it as "the default".
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        Some(0) => Err(ApiError::InvalidInput(
+            "limit must be within [1, 100], got 0".into(),
+        )),
+        limit => Ok(limit.unwrap_or(0)),
+    }
+}

@@ -71,14 +71,7 @@ pub async fn list(
     let message = pb::ListReviewsRequest {
         product_id: query.product_id,
         client_id: query.client_id,
-        limit: match query.limit {
-            Some(0) => {
-                return Err(ApiError::InvalidInput(
-                    "limit must be within [1, 100], got 0".into(),
-                ));
-            }
-            limit => limit.unwrap_or(0),
-        },
+        limit: crate::extract::page_limit(query.limit)?,
         cursor: query.cursor.unwrap_or_default(),
     };
     let page = state

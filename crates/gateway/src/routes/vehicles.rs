@@ -329,15 +329,7 @@ pub async fn list(
         available: query.disponible,
         rating_min: query.note_min,
         sort: query.sort.unwrap_or_default(),
-        // 0 would mean "the default" to the recommender: refused here instead.
-        limit: match query.limit {
-            Some(0) => {
-                return Err(ApiError::InvalidInput(
-                    "limit must be within [1, 100], got 0".into(),
-                ));
-            }
-            limit => limit.unwrap_or(0),
-        },
+        limit: crate::extract::page_limit(query.limit)?,
         cursor: query.cursor.unwrap_or_default(),
     };
     let page = state
