@@ -446,7 +446,7 @@ async fn an_unindexed_catalog_is_a_503_naming_the_fix() {
 async fn app_with_own_recommender(
     config: aras_recommender::RecommenderConfig,
 ) -> crate::helpers::TestApp {
-    own_recommender(config, false, |_| {}).await
+    own_recommender(config, false, |_| {}).await.0
 }
 
 /// [`app_with_own_recommender`], its store indexed; indexing bumps the catalog version, so the
@@ -454,16 +454,17 @@ async fn app_with_own_recommender(
 async fn app_with_own_recommender_indexed(
     config: aras_recommender::RecommenderConfig,
 ) -> crate::helpers::TestApp {
-    own_recommender(config, true, |_| {}).await
+    own_recommender(config, true, |_| {}).await.0
 }
 
 /// A recommender of its own (its store indexed when `index`), behind a gateway of its own
-/// whose configuration `configure` may change; once the recommender serves.
+/// whose configuration `configure` may change; once the recommender serves. Also answers the
+/// recommender's address.
 async fn own_recommender(
     config: aras_recommender::RecommenderConfig,
     index: bool,
     configure: impl FnOnce(&mut aras_gateway::GatewayConfig),
-) -> crate::helpers::TestApp {
+) -> (crate::helpers::TestApp, std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let redis_prefix = config.redis.prefix.clone();
@@ -482,12 +483,13 @@ async fn own_recommender(
     let app = spawn_gateway(gateway).await;
     // It serves once the embedding service has given the dimension and its store is open.
     app.wait_until_serving(&["recommender"]).await;
-    app
+    (app, addr)
 }
 
-/// The recommender cannot publish a catalog write's version (its Redis link is cut): cached
-/// answers may be served until a newer answer or the publish retry raises the version, never
-/// after. Versions only move forward, whoever raises them.
+/// A catalog write whose version neither the recommender nor the writing gateway can publish
+/// (their Redis link is cut; the reading gateway's is not): cached answers may be served until
+/// a newer answer or the publish retry raises the version, never after. Versions only move
+/// forward, whoever raises them.
 #[tokio::test]
 async fn a_catalog_write_whose_version_publish_fails_leaves_no_stale_answer_after_the_retry() {
     use fred::prelude::{ClientLike as _, KeysInterface as _};
@@ -499,7 +501,14 @@ async fn a_catalog_write_whose_version_publish_fails_leaves_no_stale_answer_afte
     config.redis.prefix = format!("{}-versions:", crate::helpers::run_id());
     let prefix = config.redis.prefix.clone();
     let version_key = format!("{prefix}{}", aras_common::redis::CATALOG_VERSION_KEY);
-    let app = app_with_own_recommender_indexed(config).await;
+    let redis_url = config.redis.url.clone();
+    let (app, recommender) = own_recommender(config, true, |_| {}).await;
+    // Another gateway writes, through the same cut link.
+    let mut writer = gateway_config();
+    writer.recommender_url = format!("http://{recommender}");
+    writer.redis.url = redis_url;
+    writer.redis.prefix.clone_from(&prefix);
+    let writer = spawn_gateway(writer).await;
     let mut direct = gateway_config().redis;
     direct.prefix = prefix;
     let direct = direct.connect().unwrap();
@@ -513,7 +522,7 @@ async fn a_catalog_write_whose_version_publish_fails_leaves_no_stale_answer_afte
 
     redis.cut();
     let best = ids(&before)[0];
-    let (status, _, updated) = app
+    let (status, _, updated) = writer
         .patch_json(
             &format!("/api/v1/vehicles/{best}"),
             &json!({ "disponible": false }),
@@ -580,7 +589,7 @@ async fn a_hung_dependency_is_a_504_within_the_callers_budget() {
         scratch_dir("vectors-hung-embedding"),
     );
     let budget = Duration::from_millis(1500);
-    let app = own_recommender(config, false, |gateway| gateway.grpc_timeout = budget).await;
+    let (app, _) = own_recommender(config, false, |gateway| gateway.grpc_timeout = budget).await;
 
     embedding.stall().await;
     let started = Instant::now();

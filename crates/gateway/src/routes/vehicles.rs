@@ -248,7 +248,17 @@ fn write_request(v: Vehicle) -> pb::WriteVehicleRequest {
     }
 }
 
-fn written(response: pb::UpdateVehicleResponse) -> Result<VehicleUpdated, ApiError> {
+/// A write's answer, once the cache keys on the catalog version it produced: the recommender
+/// publishes that version too, but in the background, and the writer's next request must not
+/// be answered from before its own write.
+async fn written(
+    state: &AppState,
+    response: pb::UpdateVehicleResponse,
+) -> Result<VehicleUpdated, ApiError> {
+    state
+        .cache
+        .raise_catalog_version(response.catalog_version)
+        .await;
     let vehicle = response
         .vehicle
         .ok_or_else(|| upstream(tonic::Status::internal("no vehicle returned")))?;
@@ -369,7 +379,7 @@ pub async fn create(
         .await
         .map_err(upstream)?
         .into_inner();
-    let created = written(response)?;
+    let created = written(&state, response).await?;
     let location = format!("/api/v1/vehicles/{}", created.vehicle.id);
     Ok((
         StatusCode::CREATED,
@@ -405,7 +415,7 @@ pub async fn replace(
         .await
         .map_err(upstream)?
         .into_inner();
-    Ok(Json(written(response)?))
+    Ok(Json(written(&state, response).await?))
 }
 
 /// Removes a vehicle from the caller's catalog, and its vector: it is no longer recommended.
@@ -426,12 +436,17 @@ pub async fn delete(
     let message = pb::DeleteVehicleRequest {
         id: vehicle_id(&id)?,
     };
-    state
+    let deleted = state
         .recommender
         .clone()
         .delete_vehicle(state.tenant_request(message, &correlation_id, &principal.tenant))
         .await
-        .map_err(upstream)?;
+        .map_err(upstream)?
+        .into_inner();
+    state
+        .cache
+        .raise_catalog_version(deleted.catalog_version)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -497,5 +512,5 @@ pub async fn update(
         .await
         .map_err(upstream)?
         .into_inner();
-    Ok(Json(written(response)?))
+    Ok(Json(written(&state, response).await?))
 }
