@@ -506,3 +506,158 @@ async fn reviews_are_listed_per_tenant_newest_first_a_page_at_a_time() {
     let (status, refused) = get(&app, &key, "/api/v1/reviews?cursor=x1").await;
     assert_eq!(status, 422, "{refused}");
 }
+
+/// Follows a re-indexing run until it ends (2 minutes at most) and answers it.
+async fn finished_run(app: &TestApp, key: &str, location: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+    loop {
+        let (status, run) = get(app, key, location).await;
+        assert_eq!(status, 200, "{run}");
+        if run["status"] != "STARTED" {
+            return run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the re-indexing run ends within 2 minutes: {run}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+async fn start_reindex(app: &TestApp, key: &str, query: &str) -> (u16, String, Value) {
+    let (status, headers, body) = call(
+        app,
+        Method::POST,
+        &format!("/api/v1/admin/reindex{query}"),
+        Credential::Key(key),
+        None,
+    )
+    .await;
+    let location = headers
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, body)
+}
+
+#[tokio::test]
+async fn reindexing_runs_in_the_background_and_reports_its_progress() {
+    // A run moves the catalog version, which retires cached answers.
+    let _catalog = CATALOG.write().await;
+    let app = production_app().await;
+    let (tenant, manager) = fresh_tenant("reindex").await;
+    let admin = api_key(&tenant, Role::Admin).await;
+    // Vehicles written straight to the database (a bulk import) have no vector yet.
+    let imported: Vec<_> = (930_001..=930_040)
+        .map(|id| aras_domain::demo::vehicle(11, id))
+        .collect();
+    let pool = test_database().pool().unwrap();
+    aras_catalog::vehicles::upsert(&pool, &tenant, &imported)
+        .await
+        .unwrap();
+    let (_, stats) = get(&app, &admin, "/api/v1/admin/stats").await;
+    assert_eq!(stats["catalog"]["vehicles"], 40, "{stats}");
+    assert_eq!(stats["catalog"]["indexed"], 0, "{stats}");
+
+    // Managers write the catalog; re-indexing is the admins'.
+    let (status, _, refused) = start_reindex(&app, &manager, "").await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, _, refused) = start_reindex(&app, &admin, "?full=maybe").await;
+    assert_eq!(status, 422, "{refused}");
+
+    let (status, location, started) = start_reindex(&app, &admin, "?full=false").await;
+    assert_eq!(status, 202, "{started}");
+    let run_id = started["run_id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/admin/reindex/{run_id}"));
+    assert_eq!(started["status"], "STARTED", "{started}");
+    assert_eq!(started["full"], false, "{started}");
+    assert!(started["finished_at"].is_null(), "{started}");
+
+    let run = finished_run(&app, &admin, &location).await;
+    assert_eq!(run["status"], "SUCCESS", "{run}");
+    assert_eq!(run["indexed"], 40, "{run}");
+    assert_eq!(run["total"], 40, "{run}");
+    assert_eq!(run["progress"], 1.0, "{run}");
+    assert!(run["error"].is_null(), "{run}");
+    assert!(
+        run["finished_at"]
+            .as_str()
+            .is_some_and(|t| t >= run["started_at"].as_str().unwrap()),
+        "{run}"
+    );
+    let (_, stats) = get(&app, &admin, "/api/v1/admin/stats").await;
+    assert_eq!(stats["catalog"]["indexed"], 40, "{stats}");
+    assert_eq!(stats["catalog"]["indexed_share"], 1.0, "{stats}");
+    // The imported vehicles are now recommended, and only they.
+    let ids = recommended(&app, &admin, 930_001, 1).await;
+    assert!(!ids.is_empty(), "no recommendation after indexing");
+    assert!(
+        ids.iter().all(|id| (930_001..=930_040).contains(id)),
+        "{ids:?}"
+    );
+
+    // A full run re-embeds every vehicle of the tenant, and only of the tenant.
+    let (status, location, started) = start_reindex(&app, &admin, "").await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["full"], true, "{started}");
+    let run = finished_run(&app, &admin, &location).await;
+    assert_eq!(run["status"], "SUCCESS", "{run}");
+    assert_eq!(run["total"], 40, "{run}");
+
+    // Another tenant cannot see the run, even with its id.
+    let theirs = api_key(&other_tenant(), Role::Admin).await;
+    let (status, body) = get(&app, &theirs, &location).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = get(&app, &admin, "/api/v1/admin/reindex/not-a-run").await;
+    assert_eq!(status, 422, "{body}");
+}
+
+#[tokio::test]
+async fn a_tenant_runs_one_reindexing_at_a_time_and_a_dead_run_is_released() {
+    let _catalog = CATALOG.write().await;
+    let app = production_app().await;
+    let (tenant, _) = fresh_tenant("reindex-busy").await;
+    let admin = api_key(&tenant, Role::Admin).await;
+    let pool = test_database().pool().unwrap();
+    let client = pool.get().await.unwrap();
+    // A run in progress on another recommender replica.
+    let elsewhere = uuid::Uuid::new_v4();
+    client
+        .execute(
+            "INSERT INTO index_runs (id, tenant, full_reindex, correlation_id) VALUES ($1, $2, true, 'e2e')",
+            &[&elsewhere, &tenant.as_str()],
+        )
+        .await
+        .unwrap();
+    let (status, location, refused) = start_reindex(&app, &admin, "").await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(location.is_empty(), "a refused run has no location");
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("already has an indexing run in progress"),
+        "{refused}"
+    );
+
+    // That replica died: its run stopped moving long ago.
+    client
+        .execute(
+            "UPDATE index_runs SET updated_at = now() - interval '10 minutes' WHERE id = $1",
+            &[&elsewhere],
+        )
+        .await
+        .unwrap();
+    let (status, location, started) = start_reindex(&app, &admin, "").await;
+    assert_eq!(status, 202, "{started}");
+    let (status, dead) = get(&app, &admin, &format!("/api/v1/admin/reindex/{elsewhere}")).await;
+    assert_eq!(status, 200, "{dead}");
+    assert_eq!(dead["status"], "FAILURE", "{dead}");
+    assert!(
+        dead["error"].as_str().unwrap().contains("stopped"),
+        "{dead}"
+    );
+    // An empty catalog is indexed at once.
+    let run = finished_run(&app, &admin, &location).await;
+    assert_eq!(run["status"], "SUCCESS", "{run}");
+    assert_eq!(run["total"], 0, "{run}");
+    assert_eq!(run["progress"], 1.0, "{run}");
+}

@@ -500,7 +500,10 @@ async fn a_catalog_write_whose_version_publish_fails_leaves_no_stale_answer_afte
     config.redis.url = format!("redis://{}", redis.addr);
     config.redis.prefix = format!("{}-versions:", crate::helpers::run_id());
     let prefix = config.redis.prefix.clone();
-    let version_key = format!("{prefix}{}", aras_common::redis::CATALOG_VERSION_KEY);
+    let version_key = format!(
+        "{prefix}{}",
+        aras_common::redis::catalog_version_key("demo")
+    );
     let redis_url = config.redis.url.clone();
     let (app, recommender) = own_recommender(config, true, |_| {}).await;
     // Another gateway writes, through the same cut link.

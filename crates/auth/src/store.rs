@@ -1,7 +1,7 @@
 //! Organisations, users, API keys and refresh tokens in Postgres. Secrets are stored only as
 //! hashes: argon2id for passwords, SHA-256 for the random API keys and refresh tokens.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aras_domain::tenant::{Role, Tenant};
 use deadpool_postgres::Pool;
@@ -15,6 +15,8 @@ use crate::{AuthError, AuthResult, Principal, Subject, password};
 /// What every API key starts with, so a leaked one is recognisable (and secret scanners can
 /// match it).
 pub const API_KEY_PREFIX: &str = "aras_";
+/// Longest API key name accepted.
+const MAX_KEY_NAME_CHARS: usize = 100;
 /// Longest email accepted (RFC 5321's path limit).
 const MAX_EMAIL_CHARS: usize = 254;
 
@@ -127,8 +129,13 @@ pub async fn create_api_key(
     role: Role,
     replace: bool,
 ) -> AuthResult<NewApiKey> {
-    if name.trim().is_empty() {
-        return Err(AuthError::InvalidInput("an API key needs a name".into()));
+    if name.trim().is_empty()
+        || name.chars().count() > MAX_KEY_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(AuthError::InvalidInput(format!(
+            "an API key needs a name of at most {MAX_KEY_NAME_CHARS} characters, none of them control characters"
+        )));
     }
     let key = format!("{API_KEY_PREFIX}{}", hex::encode(random_bytes::<24>()?));
     let id = Uuid::new_v4();
@@ -166,6 +173,94 @@ pub async fn revoke_api_key(pool: &Pool, id: Uuid, tenant: Option<&Tenant>) -> A
     if revoked == 0 {
         return Err(AuthError::NotFound(format!("no live API key {id}")));
     }
+    Ok(())
+}
+
+/// A live API key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub created_at: SystemTime,
+}
+
+/// The tenant's live API keys, newest first.
+pub async fn list_api_keys(pool: &Pool, tenant: &Tenant) -> AuthResult<Vec<ApiKeyInfo>> {
+    let client = pool.get().await?;
+    client
+        .query(
+            "SELECT id, name, role, created_at FROM api_keys
+             WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id",
+            &[&tenant.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ApiKeyInfo {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                role: role(row.try_get("role")?)?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// An enabled user as listed: never its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub created_at: SystemTime,
+}
+
+/// The tenant's enabled users, by email.
+pub async fn list_users(pool: &Pool, tenant: &Tenant) -> AuthResult<Vec<UserInfo>> {
+    let client = pool.get().await?;
+    client
+        .query(
+            "SELECT id, email, role, created_at FROM users
+             WHERE tenant = $1 AND disabled_at IS NULL ORDER BY lower(email)",
+            &[&tenant.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(UserInfo {
+                id: row.try_get("id")?,
+                email: row.try_get("email")?,
+                role: role(row.try_get("role")?)?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Disables the tenant's user `id`: it can no longer log in or refresh (its sessions are
+/// revoked); access tokens already issued live out their short lifetime. `NotFound` when the
+/// tenant has no such enabled user.
+pub async fn disable_user(pool: &Pool, tenant: &Tenant, id: Uuid) -> AuthResult<()> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let disabled = transaction
+        .execute(
+            "UPDATE users SET disabled_at = now()
+             WHERE id = $1 AND tenant = $2 AND disabled_at IS NULL",
+            &[&id, &tenant.as_str()],
+        )
+        .await?;
+    if disabled == 0 {
+        return Err(AuthError::NotFound(format!("no user {id}")));
+    }
+    transaction
+        .execute(
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+            &[&id],
+        )
+        .await?;
+    transaction.commit().await?;
     Ok(())
 }
 

@@ -5,9 +5,11 @@
 //! - [`db`]: settings, the connection pool, database creation and migrations.
 //! - [`vehicles`]: catalog reads and writes, and the indexing bookkeeping.
 //! - [`reviews`]: the reviews the recommender analysed.
+//! - [`index_runs`]: re-indexing runs started over the API, and their progress.
 //! - [`CatalogError`]: what can go wrong, named for what a caller can do.
 
 pub mod db;
+pub mod index_runs;
 pub mod reviews;
 pub mod vehicles;
 
@@ -20,6 +22,9 @@ pub enum CatalogError {
     NotFound(i64),
     #[error("{0}")]
     InvalidInput(String),
+    /// The request clashes with the current state (a run already in progress).
+    #[error("{0}")]
+    Conflict(String),
     /// Postgres cannot be reached or the pool is exhausted.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -74,7 +74,7 @@ pub async fn get(pool: &Pool, tenant: &Tenant, id: i64) -> CatalogResult<(Vehicl
     let client = pool.get().await?;
     let row = client
         .query_opt(
-            &format!("SELECT {COLUMNS}, (SELECT version FROM catalog_version) AS catalog_version FROM vehicles WHERE id = $1 AND tenant = $2"),
+            &format!("SELECT {COLUMNS}, COALESCE((SELECT version FROM tenant_catalog_versions WHERE tenant = $2), 0) AS catalog_version FROM vehicles WHERE id = $1 AND tenant = $2"),
             &[&id, &tenant.as_str()],
         )
         .await?
@@ -149,7 +149,7 @@ pub async fn upsert(pool: &Pool, tenant: &Tenant, vehicles: &[Vehicle]) -> Catal
             "a vehicle id belongs to another tenant (or is repeated)".into(),
         ));
     }
-    let version = bump_version_in(&transaction).await?;
+    let version = bump_version_in(&transaction, tenant).await?;
     transaction.commit().await?;
     Ok(version)
 }
@@ -176,37 +176,70 @@ pub async fn update(
         )
         .await?
         .ok_or(CatalogError::NotFound(id))?;
-    let version = bump_version_in(&transaction).await?;
+    let version = bump_version_in(&transaction, tenant).await?;
     transaction.commit().await?;
     Ok((record(&row)?, version))
 }
 
-async fn bump_version_in(transaction: &tokio_postgres::Transaction<'_>) -> CatalogResult<u64> {
-    let row = transaction
-        .query_one(
-            "UPDATE catalog_version SET version = version + 1 RETURNING version",
-            &[],
+/// Bumps `tenant`'s catalog version within `transaction`: a tenant's catalog changed.
+async fn bump_version_in(
+    transaction: &tokio_postgres::Transaction<'_>,
+    tenant: &Tenant,
+) -> CatalogResult<u64> {
+    let bumped = bump_versions_in(transaction, Some(tenant)).await?;
+    bumped
+        .into_iter()
+        .next()
+        .map(|(_, version)| version)
+        .ok_or_else(|| CatalogError::Internal(format!("tenant {tenant} has no organisation")))
+}
+
+/// Takes the next version from the one counter and gives it to `tenant`, or to every tenant;
+/// answers the tenants and their new version.
+async fn bump_versions_in(
+    client: &impl tokio_postgres::GenericClient,
+    tenant: Option<&Tenant>,
+) -> CatalogResult<Vec<(Tenant, u64)>> {
+    client
+        .query(
+            "WITH next AS (UPDATE catalog_version SET version = version + 1 RETURNING version)
+             INSERT INTO tenant_catalog_versions (tenant, version)
+             SELECT slug, next.version FROM organisations, next WHERE $1::text IS NULL OR slug = $1
+             ON CONFLICT (tenant) DO UPDATE SET version = EXCLUDED.version
+             RETURNING tenant, version",
+            &[&tenant.map(Tenant::as_str)],
         )
-        .await?;
-    Ok(row.try_get::<_, i64>(0)?.unsigned_abs())
+        .await?
+        .iter()
+        .map(tenant_version)
+        .collect()
 }
 
-/// The catalog version now.
-pub async fn version(pool: &Pool) -> CatalogResult<u64> {
+fn tenant_version(row: &Row) -> CatalogResult<(Tenant, u64)> {
+    let tenant = Tenant::parse(row.try_get("tenant")?)
+        .map_err(|e| CatalogError::Internal(format!("catalog version row: {e}")))?;
+    Ok((tenant, row.try_get::<_, i64>("version")?.unsigned_abs()))
+}
+
+/// Every tenant's catalog version now.
+pub async fn versions(pool: &Pool) -> CatalogResult<Vec<(Tenant, u64)>> {
     let client = pool.get().await?;
-    let row = client
-        .query_one("SELECT version FROM catalog_version", &[])
-        .await?;
-    Ok(row.try_get::<_, i64>(0)?.unsigned_abs())
+    client
+        .query("SELECT tenant, version FROM tenant_catalog_versions", &[])
+        .await?
+        .iter()
+        .map(tenant_version)
+        .collect()
 }
 
-/// Bumps the catalog version (after the vectors changed) and returns the new one.
-pub async fn bump_version(pool: &Pool) -> CatalogResult<u64> {
-    let mut client = pool.get().await?;
-    let transaction = client.transaction().await?;
-    let version = bump_version_in(&transaction).await?;
-    transaction.commit().await?;
-    Ok(version)
+/// Bumps the catalog version of `tenant`, or of every tenant (after their vectors changed);
+/// answers the tenants and their new version.
+pub async fn bump_versions(
+    pool: &Pool,
+    tenant: Option<&Tenant>,
+) -> CatalogResult<Vec<(Tenant, u64)>> {
+    let client = pool.get().await?;
+    bump_versions_in(&**client, tenant).await
 }
 
 /// Vehicles in the catalog.
@@ -218,13 +251,14 @@ pub async fn count(pool: &Pool) -> CatalogResult<u64> {
     Ok(row.try_get::<_, i64>(0)?.unsigned_abs())
 }
 
-/// Vehicles waiting to be indexed (changed since their vector was written).
-pub async fn count_to_index(pool: &Pool) -> CatalogResult<u64> {
+/// Vehicles waiting to be indexed (changed since their vector was written), of one tenant or
+/// of all.
+pub async fn count_to_index(pool: &Pool, tenant: Option<&Tenant>) -> CatalogResult<u64> {
     let client = pool.get().await?;
     let row = client
         .query_one(
-            "SELECT count(*) FROM vehicles WHERE indexed_at IS NULL",
-            &[],
+            "SELECT count(*) FROM vehicles WHERE indexed_at IS NULL AND ($1::text IS NULL OR tenant = $1)",
+            &[&tenant.map(Tenant::as_str)],
         )
         .await?;
     Ok(row.try_get::<_, i64>(0)?.unsigned_abs())
@@ -260,30 +294,37 @@ pub async fn record_embedding_model(
     Ok(row.map(|row| row.try_get(0)).transpose()?)
 }
 
-/// Marks every vehicle to be indexed again (a full re-index).
-pub async fn mark_all_for_indexing(pool: &Pool) -> CatalogResult<()> {
+/// Marks every vehicle, of one tenant or of all, to be indexed again (a full re-index).
+pub async fn mark_all_for_indexing(pool: &Pool, tenant: Option<&Tenant>) -> CatalogResult<()> {
     let client = pool.get().await?;
     client
         .execute(
-            "UPDATE vehicles SET indexed_at = NULL WHERE indexed_at IS NOT NULL",
-            &[],
+            "UPDATE vehicles SET indexed_at = NULL
+             WHERE indexed_at IS NOT NULL AND ($1::text IS NULL OR tenant = $1)",
+            &[&tenant.map(Tenant::as_str)],
         )
         .await?;
     Ok(())
 }
 
-/// The next `limit` vehicles waiting to be indexed with an id above `after`, by id.
+/// The next `limit` vehicles waiting to be indexed with an id above `after`, by id, of one
+/// tenant or of all.
 pub async fn next_to_index(
     pool: &Pool,
+    tenant: Option<&Tenant>,
     after: i64,
     limit: i64,
 ) -> CatalogResult<Vec<VehicleRecord>> {
     let client = pool.get().await?;
     let statement = client
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM vehicles WHERE indexed_at IS NULL AND id > $1 ORDER BY id LIMIT $2"))
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM vehicles
+             WHERE indexed_at IS NULL AND id > $1 AND ($3::text IS NULL OR tenant = $3)
+             ORDER BY id LIMIT $2"
+        ))
         .await?;
     client
-        .query(&statement, &[&after, &limit])
+        .query(&statement, &[&after, &limit, &tenant.map(Tenant::as_str)])
         .await?
         .iter()
         .map(record)
@@ -313,7 +354,7 @@ pub async fn tenant_counts(pool: &Pool, tenant: &Tenant) -> CatalogResult<(u64, 
     let row = client
         .query_one(
             "SELECT count(*) AS vehicles, count(*) FILTER (WHERE indexed_at IS NOT NULL) AS indexed,
-                    (SELECT version FROM catalog_version) AS version
+                    COALESCE((SELECT version FROM tenant_catalog_versions WHERE tenant = $1), 0) AS version
              FROM vehicles WHERE tenant = $1",
             &[&tenant.as_str()],
         )
@@ -396,7 +437,7 @@ pub async fn create(
                 .collect::<Vec<_>>(),
         )
         .await?;
-    let version = bump_version_in(&transaction).await?;
+    let version = bump_version_in(&transaction, tenant).await?;
     transaction.commit().await?;
     Ok((record(&row)?, version))
 }
@@ -428,7 +469,7 @@ pub async fn replace(
         )
         .await?
         .ok_or(CatalogError::NotFound(vehicle.id))?;
-    let version = bump_version_in(&transaction).await?;
+    let version = bump_version_in(&transaction, tenant).await?;
     transaction.commit().await?;
     Ok((record(&row)?, version))
 }
@@ -446,7 +487,7 @@ pub async fn delete(pool: &Pool, tenant: &Tenant, id: i64) -> CatalogResult<u64>
     if deleted == 0 {
         return Err(CatalogError::NotFound(id));
     }
-    let version = bump_version_in(&transaction).await?;
+    let version = bump_version_in(&transaction, tenant).await?;
     transaction.commit().await?;
     Ok(version)
 }

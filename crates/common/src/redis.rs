@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use fred::prelude::{Builder, Client, ClientLike as _, Config, LuaInterface as _, ReconnectPolicy};
 
-/// Key (after the prefix) holding the catalog version, which cached recommendations are keyed by.
-pub const CATALOG_VERSION_KEY: &str = "catalog_version";
+/// Key (after the prefix) holding `tenant`'s catalog version, which its cached recommendations
+/// are keyed by.
+pub fn catalog_version_key(tenant: &str) -> String {
+    format!("catalog_version:{tenant}")
+}
 
 /// Sets the key to ARGV[1] unless it holds a larger number; answers what it holds after.
 const RAISE_TO: &str = "local held = tonumber(redis.call('GET', KEYS[1]) or '0') \
@@ -63,17 +66,18 @@ impl RedisConfig {
         Ok(client)
     }
 
-    /// Raises the published catalog version to `version`, atomically, unless Redis holds a
-    /// later one: versions only move forward, whoever writes them and in whatever order (a
-    /// recommender retrying an old publish, a gateway adopting the version of an answer).
+    /// Raises `tenant`'s published catalog version to `version`, atomically, unless Redis
+    /// holds a later one: versions only move forward, whoever writes them and in whatever order
+    /// (a recommender retrying an old publish, a gateway adopting the version of an answer).
     /// Returns the version Redis holds afterwards.
     pub async fn raise_catalog_version(
         &self,
         client: &Client,
+        tenant: &str,
         version: u64,
     ) -> Result<u64, fred::error::Error> {
         client
-            .eval(RAISE_TO, self.key(CATALOG_VERSION_KEY), version)
+            .eval(RAISE_TO, self.key(&catalog_version_key(tenant)), version)
             .await
     }
 

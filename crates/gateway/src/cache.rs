@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aras_common::redis::{CATALOG_VERSION_KEY, RedisConfig};
+use aras_common::redis::{RedisConfig, catalog_version_key};
 use fred::prelude::{Client, ClientLike as _, Expiration, KeysInterface as _};
 use sha2::{Digest as _, Sha256};
 
@@ -62,12 +62,12 @@ impl Cache {
         })
     }
 
-    /// What the tenant's answers are keyed by, in one round trip: the catalog version (`None`
-    /// when Redis has none yet: a fresh Redis) and the tenant's cache generation. `Err` when
+    /// What the tenant's answers are keyed by, in one round trip: its catalog version (`None`
+    /// when Redis has none yet: a fresh Redis) and its cache generation. `Err` when
     /// Redis cannot be reached (then nothing is cached).
     pub async fn versions(&self, tenant: &str) -> Result<Versions, fred::error::Error> {
         let keys = vec![
-            self.config.key(CATALOG_VERSION_KEY),
+            self.config.key(&catalog_version_key(tenant)),
             self.generation_key(tenant),
         ];
         let values: Vec<Option<u64>> = self
@@ -94,12 +94,12 @@ impl Cache {
             .inspect_err(|e| failed("invalidate", e))
     }
 
-    /// Raises the published catalog version to `version` (that of an answer just computed),
-    /// unless Redis holds a later one: a recommender whose publish failed, or a Redis that
-    /// restarted empty, cannot leave lookups on an old version. Returns what Redis holds.
-    pub async fn raise_catalog_version(&self, version: u64) -> Option<u64> {
+    /// Raises `tenant`'s published catalog version to `version` (that of an answer just
+    /// computed), unless Redis holds a later one: a recommender whose publish failed, or a Redis
+    /// that restarted empty, cannot leave lookups on an old version. Returns what Redis holds.
+    pub async fn raise_catalog_version(&self, tenant: &str, version: u64) -> Option<u64> {
         self.config
-            .raise_catalog_version(&self.client, version)
+            .raise_catalog_version(&self.client, tenant, version)
             .await
             .inspect_err(|e| failed("raise_version", e))
             .ok()

@@ -1,6 +1,6 @@
 //! The catalog's reads and writes (`GetVehicle`, `ListVehicles`, `CreateVehicle`,
-//! `UpdateVehicle`, `ReplaceVehicle`, `DeleteVehicle`, `ListReviews`) and `IndexCatalog`: the
-//! catalog and its vectors kept in step. A write is indexed before it is answered.
+//! `UpdateVehicle`, `ReplaceVehicle`, `DeleteVehicle`, `ListReviews`): the catalog and its
+//! vectors kept in step. A write is indexed before it is answered.
 
 use aras_catalog::reviews::{self, ReviewFilter};
 use aras_catalog::{VehicleRecord, vehicles};
@@ -12,11 +12,10 @@ use aras_domain::vehicle::UnknownValue;
 use aras_domain::vehicle::VehicleChange;
 use aras_proto::embedding::v1::InputType;
 use aras_proto::recommender::v1::{
-    DeleteVehicleResponse, IndexProgress, ListReviewsRequest, ListReviewsResponse,
-    ListVehiclesRequest, ListVehiclesResponse, UpdateVehicleRequest, UpdateVehicleResponse,
-    Vehicle, WriteVehicleRequest,
+    DeleteVehicleResponse, ListReviewsRequest, ListReviewsResponse, ListVehiclesRequest,
+    ListVehiclesResponse, UpdateVehicleRequest, UpdateVehicleResponse, Vehicle,
+    WriteVehicleRequest,
 };
-use tokio::sync::mpsc;
 
 use crate::convert;
 use crate::deps::Deps;
@@ -73,8 +72,7 @@ async fn indexed(
     index_batch(deps, std::slice::from_ref(&record), correlation_id).await?;
     // Bumped again once the vector is written, so no answer computed from the old vector can
     // be cached under the new version.
-    let version = vehicles::bump_version(&deps.pool).await?;
-    deps.publish_catalog_version(version);
+    let version = deps.bump_catalog_version(&record.tenant).await?;
     Ok(UpdateVehicleResponse {
         vehicle: Some(convert::vehicle_message(&record)),
         catalog_version: version,
@@ -90,8 +88,7 @@ pub(crate) async fn delete_vehicle(
 ) -> Result<DeleteVehicleResponse, RecommenderError> {
     vehicles::delete(&deps.pool, tenant, id).await?;
     deps.store()?.delete(vec![id]).await?;
-    let version = vehicles::bump_version(&deps.pool).await?;
-    deps.publish_catalog_version(version);
+    let version = deps.bump_catalog_version(tenant).await?;
     Ok(DeleteVehicleResponse {
         catalog_version: version,
     })
@@ -183,7 +180,7 @@ async fn index_batch(
 }
 
 /// The vectors of `records`' descriptions, in order.
-async fn embed_batch(
+pub(crate) async fn embed_batch(
     deps: &Deps,
     records: &[VehicleRecord],
     correlation_id: &CorrelationId,
@@ -203,7 +200,7 @@ async fn embed_batch(
 }
 
 /// Upserts the vectors of `records`, then records them as indexed.
-async fn store_batch(
+pub(crate) async fn store_batch(
     deps: &Deps,
     records: &[VehicleRecord],
     vectors: Vec<Vec<f32>>,
@@ -216,88 +213,5 @@ async fn store_batch(
         .collect();
     deps.store()?.upsert(points).await?;
     vehicles::mark_indexed(&deps.pool, records).await?;
-    Ok(())
-}
-
-/// Indexes every vehicle waiting for it (all with `full`), reporting progress on `progress`
-/// after each batch. Stops early, resumably, when the receiver is gone.
-pub(crate) async fn index_catalog(
-    deps: &Deps,
-    full: bool,
-    progress: &mpsc::Sender<Result<IndexProgress, tonic::Status>>,
-    correlation_id: &CorrelationId,
-) -> Result<(), RecommenderError> {
-    let Ok(_one_run) = deps.indexing.try_lock() else {
-        return Err(RecommenderError::Unavailable(
-            "an indexing run is already in progress".into(),
-        ));
-    };
-    if full {
-        vehicles::mark_all_for_indexing(&deps.pool).await?;
-    }
-    let total = vehicles::count_to_index(&deps.pool).await?;
-    let store = deps.store()?;
-    let batch_size = i64::try_from(deps.config.index_batch_size.max(1)).unwrap_or(64);
-    let (mut indexed, mut after) = (0_u64, 0_i64);
-    let mut embedded: Option<(Vec<VehicleRecord>, Vec<Vec<f32>>)> = None;
-    tracing::info!(total, full, "indexing the catalog");
-    loop {
-        let batch = vehicles::next_to_index(&deps.pool, after, batch_size).await?;
-        // Batch N is embedded while batch N-1 is written: the model does not wait on the store.
-        let (vectors, written) = tokio::join!(
-            async {
-                if batch.is_empty() {
-                    Ok(None)
-                } else {
-                    embed_batch(deps, &batch, correlation_id).await.map(Some)
-                }
-            },
-            async {
-                match embedded.take() {
-                    Some((records, vectors)) => store_batch(deps, &records, vectors)
-                        .await
-                        .map(|()| records.len()),
-                    None => Ok(0),
-                }
-            },
-        );
-        let written = written?;
-        if written > 0 {
-            indexed += written as u64;
-            metrics::counter!("recommender_indexed_vehicles_total").increment(written as u64);
-            let step = IndexProgress {
-                indexed,
-                total,
-                stored: store.count().await?,
-            };
-            if progress.send(Ok(step)).await.is_err() {
-                tracing::info!(
-                    indexed,
-                    total,
-                    "indexing stopped: the caller left (run it again to resume)"
-                );
-                return Ok(());
-            }
-        }
-        match vectors? {
-            Some(vectors) => {
-                after = batch.last().map_or(after, |last| last.vehicle.id);
-                embedded = Some((batch, vectors));
-            }
-            None => break,
-        }
-    }
-    // Bulk writes leave vectors in plain segments; build the search index once at the end.
-    store.optimize().await?;
-    let version = vehicles::bump_version(&deps.pool).await?;
-    deps.publish_catalog_version(version);
-    tracing::info!(indexed, version, "catalog indexed");
-    let _ = progress
-        .send(Ok(IndexProgress {
-            indexed,
-            total,
-            stored: store.count().await?,
-        }))
-        .await;
     Ok(())
 }

@@ -49,6 +49,19 @@ pub(crate) fn point(record: &VehicleRecord, product_type: &str, vector: Vec<f32>
     }
 }
 
+pub(crate) fn indexing_run(run: &aras_catalog::index_runs::IndexRun) -> pb::IndexingRun {
+    pb::IndexingRun {
+        id: run.id.to_string(),
+        state: run.state.as_str().to_owned(),
+        full: run.full,
+        indexed: run.indexed,
+        total: run.total,
+        error: run.error.clone().unwrap_or_default(),
+        started_at: rfc3339(run.started_at),
+        finished_at: run.finished_at.map(rfc3339),
+    }
+}
+
 fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }

@@ -1,6 +1,7 @@
 //! What the handlers share: the catalog pool, the vector store (once open), the clients of the
 //! sentiment and embedding services, and the Redis client that publishes the catalog version.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use aras_catalog::Pool;
 use aras_common::correlation::CorrelationId;
 use aras_common::grpc;
 use aras_common::redis::RedisConfig;
+use aras_domain::tenant::Tenant;
 use aras_proto::embedding::v1::embedding_client::EmbeddingClient;
 use aras_proto::embedding::v1::{EmbedRequest, InfoRequest, InputType};
 use aras_proto::sentiment::v1::sentiment_client::SentimentClient;
@@ -25,11 +27,12 @@ pub(crate) struct Deps {
     store: OnceLock<Arc<dyn VectorStore>>,
     sentiment: SentimentClient<Channel>,
     embedding: EmbeddingClient<Channel>,
-    /// The latest catalog version to publish; a task publishes it, retrying until Redis takes it.
-    version_to_publish: tokio::sync::watch::Sender<u64>,
+    /// The latest catalog version of each tenant to publish; a task publishes them, retrying
+    /// until Redis takes them.
+    versions_to_publish: tokio::sync::watch::Sender<BTreeMap<Tenant, u64>>,
     pub config: RecommenderConfig,
-    /// Held by the indexing run, so two never interleave.
-    pub indexing: tokio::sync::Mutex<()>,
+    /// Held by the indexing run, so two never interleave on this replica.
+    indexing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Deps {
@@ -45,7 +48,7 @@ impl Deps {
             config.rpc_timeout,
         )?);
         let redis = config.redis.connect()?;
-        let (version_to_publish, wanted) = tokio::sync::watch::channel(0);
+        let (versions_to_publish, wanted) = tokio::sync::watch::channel(BTreeMap::new());
         tokio::spawn(publish_catalog_versions(
             redis,
             config.redis.clone(),
@@ -56,9 +59,9 @@ impl Deps {
             store: OnceLock::new(),
             sentiment,
             embedding,
-            version_to_publish,
+            versions_to_publish,
             config,
-            indexing: tokio::sync::Mutex::new(()),
+            indexing: Arc::default(),
         })
     }
 
@@ -75,6 +78,15 @@ impl Deps {
             self.store.set(store).is_ok(),
             "the vector store is opened once"
         );
+    }
+
+    /// The right to index, held for a whole run; `Conflict` while another run holds it.
+    pub fn indexing_permit(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, RecommenderError> {
+        Arc::clone(&self.indexing).try_lock_owned().map_err(|_| {
+            RecommenderError::Conflict(
+                "this recommender is already indexing; try again when that run is done".into(),
+            )
+        })
     }
 
     /// The sentiment of `text`, within what is left of `deadline` (the caller's).
@@ -163,43 +175,89 @@ impl Deps {
         }
     }
 
-    /// Tells the gateways the catalog changed: their cache keys carry this version. Returns at
-    /// once; the publisher retries while Redis is unreachable (with Redis down there is no cache
-    /// to invalidate either, and a gateway raises the version itself from the next answer).
-    pub fn publish_catalog_version(&self, version: u64) {
-        self.version_to_publish.send_if_modified(|wanted| {
-            let later = version > *wanted;
+    /// Moves `tenant`'s catalog version on (its catalog changed) and publishes it; answers it.
+    pub async fn bump_catalog_version(&self, tenant: &Tenant) -> Result<u64, RecommenderError> {
+        self.bump_catalog_versions(Some(tenant))
+            .await?
+            .ok_or_else(|| RecommenderError::Internal(format!("tenant {tenant} has no version")))
+    }
+
+    /// Moves the catalog version of `tenant`, or of every tenant, on and publishes them; answers
+    /// the new version (every tenant gets the same one), `None` when there was no tenant.
+    pub async fn bump_catalog_versions(
+        &self,
+        tenant: Option<&Tenant>,
+    ) -> Result<Option<u64>, RecommenderError> {
+        let bumped = aras_catalog::vehicles::bump_versions(&self.pool, tenant).await?;
+        let version = bumped.first().map(|(_, version)| *version);
+        for (tenant, version) in &bumped {
+            self.publish_catalog_version(tenant, *version);
+        }
+        Ok(version)
+    }
+
+    /// Tells the gateways `tenant`'s catalog changed: their cache keys carry its version.
+    /// Returns at once; the publisher retries while Redis is unreachable (with Redis down there
+    /// is no cache to invalidate either, and a gateway raises the version itself from the next
+    /// answer).
+    pub fn publish_catalog_version(&self, tenant: &Tenant, version: u64) {
+        self.versions_to_publish.send_if_modified(|wanted| {
+            let held = wanted.entry(tenant.clone()).or_default();
+            let later = version > *held;
             if later {
-                *wanted = version;
+                *held = version;
             }
             later
         });
     }
 }
 
-/// Publishes each catalog version `wanted` receives, the latest first, until Redis takes it;
-/// ends with the `Deps` that owns the sender.
+/// Publishes the catalog versions `wanted` receives until Redis takes each; ends with the
+/// `Deps` that owns the sender.
 async fn publish_catalog_versions(
     redis: RedisClient,
     config: RedisConfig,
-    mut wanted: tokio::sync::watch::Receiver<u64>,
+    mut wanted: tokio::sync::watch::Receiver<BTreeMap<Tenant, u64>>,
 ) {
+    let mut published: BTreeMap<Tenant, u64> = BTreeMap::new();
     while wanted.changed().await.is_ok() {
         let mut retry_in = Duration::from_millis(50);
         loop {
-            let version = *wanted.borrow_and_update();
-            match config.raise_catalog_version(&redis, version).await {
-                Ok(held) => {
-                    tracing::debug!(version, held, "catalog version published");
-                    break;
-                }
-                Err(error) => {
-                    metrics::counter!("recommender_version_publish_failures_total").increment(1);
-                    tracing::warn!(%error, version, retry_in_ms = retry_in.as_millis(), "could not publish the catalog version to Redis; retrying");
-                    tokio::time::sleep(retry_in).await;
-                    retry_in = (retry_in * 2).min(Duration::from_secs(2));
-                }
-            }
+            let pending: Vec<(Tenant, u64)> = wanted
+                .borrow_and_update()
+                .iter()
+                .filter(|(tenant, version)| published.get(*tenant) < Some(*version))
+                .map(|(tenant, version)| (tenant.clone(), *version))
+                .collect();
+            let Some(failed) = publish(&redis, &config, pending, &mut published).await else {
+                break;
+            };
+            metrics::counter!("recommender_version_publish_failures_total").increment(1);
+            tracing::warn!(error = %failed, retry_in_ms = retry_in.as_millis(), "could not publish catalog versions to Redis; retrying");
+            tokio::time::sleep(retry_in).await;
+            retry_in = (retry_in * 2).min(Duration::from_secs(2));
         }
     }
+}
+
+/// Raises each tenant's published version; stops at the first failure and answers it.
+async fn publish(
+    redis: &RedisClient,
+    config: &RedisConfig,
+    pending: Vec<(Tenant, u64)>,
+    published: &mut BTreeMap<Tenant, u64>,
+) -> Option<fred::error::Error> {
+    for (tenant, version) in pending {
+        match config
+            .raise_catalog_version(redis, tenant.as_str(), version)
+            .await
+        {
+            Ok(held) => {
+                tracing::debug!(%tenant, version, held, "catalog version published");
+                published.insert(tenant, version);
+            }
+            Err(error) => return Some(error),
+        }
+    }
+    None
 }

@@ -13,6 +13,9 @@ pub enum RecommenderError {
     /// The product (vehicle) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The request clashes with what is running (an indexing run). Wait for it to end.
+    #[error("{0}")]
+    Conflict(String),
     /// A dependency (sentiment, embedding, Postgres, vector store) is down or still starting.
     /// Retry later.
     #[error("{0}")]
@@ -36,6 +39,7 @@ impl From<CatalogError> for RecommenderError {
         match error {
             CatalogError::NotFound(id) => Self::NotFound(format!("vehicle {id} not found")),
             CatalogError::InvalidInput(message) => Self::InvalidInput(message),
+            CatalogError::Conflict(message) => Self::Conflict(message),
             CatalogError::Unavailable(message) => {
                 tracing::warn!(error = %message, "the catalog database is unavailable");
                 Self::Unavailable(
@@ -88,6 +92,7 @@ impl From<RecommenderError> for tonic::Status {
         match error {
             RecommenderError::InvalidInput(message) => Self::invalid_argument(message),
             RecommenderError::NotFound(message) => Self::not_found(message),
+            RecommenderError::Conflict(message) => Self::already_exists(message),
             RecommenderError::Unavailable(message) => Self::unavailable(message),
             RecommenderError::DeadlineExceeded(message) => Self::deadline_exceeded(message),
             RecommenderError::Internal(message) => {

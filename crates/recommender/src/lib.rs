@@ -5,7 +5,8 @@
 //! - [`config`]: settings from flags and `ARAS_*` variables.
 //! - `deps`: what handlers share (catalog pool, vector store, sentiment/embedding clients, Redis).
 //! - `recommend`: the `Recommend` RPC.
-//! - `catalog`: `GetVehicle`, `UpdateVehicle`, `IndexCatalog`.
+//! - `catalog`: the catalog's reads and writes (`GetVehicle`, `ListVehicles`, `CreateVehicle`…).
+//! - `indexing`: `IndexCatalog`, `StartIndexing`, `GetIndexingRun`.
 //! - `convert`: catalog types to protobuf.
 //! - `error`: the error enum and its one mapping to gRPC statuses.
 //!
@@ -18,6 +19,7 @@ pub mod config;
 mod convert;
 mod deps;
 mod error;
+mod indexing;
 mod recommend;
 
 use std::future::Future;
@@ -31,9 +33,10 @@ use aras_proto::recommender::v1::recommender_server::{
 };
 use aras_proto::recommender::v1::{
     CatalogStatsRequest, CatalogStatsResponse, DeleteVehicleRequest, DeleteVehicleResponse,
-    GetVehicleRequest, IndexCatalogRequest, IndexProgress, ListReviewsRequest, ListReviewsResponse,
-    ListVehiclesRequest, ListVehiclesResponse, RecommendRequest, RecommendResponse,
-    UpdateVehicleRequest, UpdateVehicleResponse, Vehicle, WriteVehicleRequest,
+    GetIndexingRunRequest, GetVehicleRequest, IndexCatalogRequest, IndexProgress, IndexingRun,
+    ListReviewsRequest, ListReviewsResponse, ListVehiclesRequest, ListVehiclesResponse,
+    RecommendRequest, RecommendResponse, StartIndexingRequest, UpdateVehicleRequest,
+    UpdateVehicleResponse, Vehicle, WriteVehicleRequest,
 };
 use aras_vector_store::{EdgeStore, ServerStore, VectorStore};
 
@@ -97,7 +100,7 @@ pub async fn serve(
                 now = %model,
                 "the embedding model changed; marking the catalog for re-indexing"
             );
-            aras_catalog::vehicles::mark_all_for_indexing(&deps.pool).await?;
+            aras_catalog::vehicles::mark_all_for_indexing(&deps.pool, None).await?;
         } else if stored < indexed {
             // A store emptied or replaced behind the catalog's back (a deleted directory, a new
             // Qdrant) must not pass for indexed: the next indexing run then re-embeds everything.
@@ -106,10 +109,12 @@ pub async fn serve(
                 indexed,
                 "the vector store lacks indexed vehicles; marking the catalog for re-indexing"
             );
-            aras_catalog::vehicles::mark_all_for_indexing(&deps.pool).await?;
+            aras_catalog::vehicles::mark_all_for_indexing(&deps.pool, None).await?;
         }
         deps.set_store(store);
-        deps.publish_catalog_version(aras_catalog::vehicles::version(&deps.pool).await?);
+        for (tenant, version) in aras_catalog::vehicles::versions(&deps.pool).await? {
+            deps.publish_catalog_version(&tenant, version);
+        }
         anyhow::Ok(())
     };
     tokio::select! {
@@ -291,16 +296,39 @@ impl Recommender for RecommenderService {
     ) -> Result<Response<Self::IndexCatalogStream>, Status> {
         let correlation_id = correlation_id(&request);
         let full = request.into_inner().full;
-        let (progress, receiver) = tokio::sync::mpsc::channel(4);
+        let permit = self.deps.indexing_permit()?;
+        let (mut progress, receiver) = tokio::sync::mpsc::channel(4);
         let deps = Arc::clone(&self.deps);
         tokio::spawn(async move {
+            let _permit = permit;
+            let scope = indexing::Scope { tenant: None, full };
             if let Err(error) =
-                catalog::index_catalog(&deps, full, &progress, &correlation_id).await
+                indexing::index_catalog(&deps, scope, &mut progress, &correlation_id).await
             {
                 tracing::warn!(%error, "indexing failed");
                 let _ = progress.send(Err(error.into())).await;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn start_indexing(
+        &self,
+        request: Request<StartIndexingRequest>,
+    ) -> Result<Response<IndexingRun>, Status> {
+        let correlation_id = correlation_id(&request);
+        let tenant = tenant::of(&request)?;
+        let full = request.into_inner().full;
+        let run = indexing::start_indexing(&self.deps, tenant, full, correlation_id).await?;
+        Ok(Response::new(convert::indexing_run(&run)))
+    }
+
+    async fn get_indexing_run(
+        &self,
+        request: Request<GetIndexingRunRequest>,
+    ) -> Result<Response<IndexingRun>, Status> {
+        let tenant = tenant::of(&request)?;
+        let run = indexing::get_indexing_run(&self.deps, &tenant, &request.into_inner().id).await?;
+        Ok(Response::new(convert::indexing_run(&run)))
     }
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod credentials;
 mod embeddings;
 mod health;
 mod livreurs;
@@ -22,6 +23,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(admin::invalidate_cache))
         .routes(routes!(admin::stats))
+        .routes(routes!(admin::reindex))
+        .routes(routes!(admin::reindex_run))
+        .routes(routes!(
+            credentials::list_api_keys,
+            credentials::create_api_key
+        ))
+        .routes(routes!(credentials::revoke_api_key))
+        .routes(routes!(credentials::list_users, credentials::create_user))
+        .routes(routes!(credentials::disable_user))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))

@@ -253,7 +253,10 @@ pub async fn recommend(
         // An answer computed on a later catalog than Redis publishes: the recommender's own
         // publish failed or is still under way; cached answers of the older version retire now.
         let current = if known.is_none_or(|known| known < catalog_version) {
-            state.cache.raise_catalog_version(catalog_version).await
+            state
+                .cache
+                .raise_catalog_version(key.tenant, catalog_version)
+                .await
         } else {
             known
         };

@@ -4,6 +4,7 @@
 use aras_auth::Principal;
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::Problem;
+use aras_domain::tenant::Tenant;
 use aras_domain::vehicle::{
     ChangeError, ChangeField, UnknownValue, Vehicle, VehicleChange, VehicleType,
 };
@@ -253,11 +254,12 @@ fn write_request(v: Vehicle) -> pb::WriteVehicleRequest {
 /// be answered from before its own write.
 async fn written(
     state: &AppState,
+    tenant: &Tenant,
     response: pb::UpdateVehicleResponse,
 ) -> Result<VehicleUpdated, ApiError> {
     state
         .cache
-        .raise_catalog_version(response.catalog_version)
+        .raise_catalog_version(tenant.as_str(), response.catalog_version)
         .await;
     let vehicle = response
         .vehicle
@@ -379,7 +381,7 @@ pub async fn create(
         .await
         .map_err(upstream)?
         .into_inner();
-    let created = written(&state, response).await?;
+    let created = written(&state, &principal.tenant, response).await?;
     let location = format!("/api/v1/vehicles/{}", created.vehicle.id);
     Ok((
         StatusCode::CREATED,
@@ -415,7 +417,7 @@ pub async fn replace(
         .await
         .map_err(upstream)?
         .into_inner();
-    Ok(Json(written(&state, response).await?))
+    Ok(Json(written(&state, &principal.tenant, response).await?))
 }
 
 /// Removes a vehicle from the caller's catalog, and its vector: it is no longer recommended.
@@ -445,7 +447,7 @@ pub async fn delete(
         .into_inner();
     state
         .cache
-        .raise_catalog_version(deleted.catalog_version)
+        .raise_catalog_version(principal.tenant.as_str(), deleted.catalog_version)
         .await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -512,5 +514,5 @@ pub async fn update(
         .await
         .map_err(upstream)?
         .into_inner();
-    Ok(Json(written(&state, response).await?))
+    Ok(Json(written(&state, &principal.tenant, response).await?))
 }
