@@ -10,6 +10,7 @@ up: models
 test: models
 	@source scripts/env.sh && cargo test --release --workspace --all-targets --locked
 	@scripts/contract-test
+	@scripts/check-deploy
 
 # The offline models and the ONNX Runtime library, cached outside the clone by recipe.
 models:

@@ -20,7 +20,7 @@ const SECRET_1: &str = "first-signing-secret-of-at-least-32-chars";
 const SECRET_2: &str = "second-signing-secret-of-at-least-32-chars";
 
 /// Rotated once: k2 signs, k1 still verifies.
-fn production_config() -> GatewayConfig {
+pub fn production_config() -> GatewayConfig {
     let mut config = gateway_config();
     config.auth.environment = Environment::Production;
     config.auth.jwt_keys = Some(format!("k2:{SECRET_2},k1:{SECRET_1}"));

@@ -661,3 +661,53 @@ async fn a_tenant_runs_one_reindexing_at_a_time_and_a_dead_run_is_released() {
     assert_eq!(run["total"], 0, "{run}");
     assert_eq!(run["progress"], 1.0, "{run}");
 }
+
+/// The embedding service goes down during a run: the run ends as FAILURE saying why, nothing
+/// it indexed is lost, and the next run resumes with what is left.
+#[tokio::test]
+async fn a_reindexing_run_whose_embedding_service_dies_fails_with_its_reason_and_resumes() {
+    let b = crate::helpers::backends();
+    let embedding = crate::proxy::TcpProxy::start(b.embedding).await;
+    let config = crate::helpers::recommender_config(
+        b.sentiment,
+        embedding.addr,
+        crate::helpers::scratch_dir("vectors-reindex-fault"),
+    );
+    let (app, _) = crate::recommendations::own_recommender(config, false, |gateway| {
+        gateway.auth = crate::auth::production_config().auth;
+    })
+    .await;
+    let (tenant, _) = fresh_tenant("reindex-fault").await;
+    let admin = api_key(&tenant, Role::Admin).await;
+    let imported: Vec<_> = (931_001..=931_040)
+        .map(|id| aras_domain::demo::vehicle(13, id))
+        .collect();
+    let pool = test_database().pool().unwrap();
+    aras_catalog::vehicles::upsert(&pool, &tenant, &imported)
+        .await
+        .unwrap();
+
+    embedding.cut();
+    let (status, location, started) = start_reindex(&app, &admin, "?full=false").await;
+    assert_eq!(status, 202, "{started}");
+    let run = finished_run(&app, &admin, &location).await;
+    assert_eq!(run["status"], "FAILURE", "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(error.contains("embedding service is unavailable"), "{run}");
+    assert!(run["finished_at"].is_string(), "{run}");
+
+    embedding.restore().await;
+    let (status, location, started) = start_reindex(&app, &admin, "?full=false").await;
+    assert_eq!(
+        status, 202,
+        "a failed run does not block the next: {started}"
+    );
+    let run = finished_run(&app, &admin, &location).await;
+    assert_eq!(run["status"], "SUCCESS", "{run}");
+    assert_eq!(
+        run["total"], 40,
+        "nothing was indexed before the fault: {run}"
+    );
+    let (_, stats) = get(&app, &admin, "/api/v1/admin/stats").await;
+    assert_eq!(stats["catalog"]["indexed_share"], 1.0, "{stats}");
+}

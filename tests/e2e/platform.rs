@@ -106,6 +106,54 @@ async fn metrics_count_requests_by_route_and_status() {
     );
 }
 
+/// The gateway's metrics that `deploy/alerts.yml` alerts on, as the gateway exports them
+/// (names, and the 2 s latency bucket the slow-request alert counts from).
+#[tokio::test]
+async fn the_alert_rules_use_metrics_the_gateway_exports() {
+    let rules =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/alerts.yml"))
+            .expect("deploy/alerts.yml");
+    let mut names: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("gateway_"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(
+        names.len() >= 4,
+        "the rules name gateway metrics: {names:?}"
+    );
+    let app = spawn_app().await;
+    let body = crate::helpers::seed_request();
+    let review =
+        serde_json::json!({"product_id": 3, "client_id": 77, "commentaire": "Très bon véhicule"});
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        app.post_json("/api/v1/livreurs/rank", &body).await;
+        app.post_json("/api/v1/recommendations", &review).await;
+        let text = app.get_text("/metrics").await;
+        let missing: Vec<_> = names
+            .iter()
+            .filter(|name| !text.lines().any(|l| l.starts_with(**name)))
+            .collect();
+        if missing.is_empty() {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not exported within 20 s: {missing:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("gateway_http_request_duration_seconds_bucket")
+                && l.contains("le=\"2\"")
+        ),
+        "the 2 s bucket: {text}"
+    );
+}
+
 #[tokio::test]
 async fn openapi_document_and_swagger_ui_are_served_offline() {
     let app = spawn_app().await;

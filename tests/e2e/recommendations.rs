@@ -460,7 +460,7 @@ async fn app_with_own_recommender_indexed(
 /// A recommender of its own (its store indexed when `index`), behind a gateway of its own
 /// whose configuration `configure` may change; once the recommender serves. Also answers the
 /// recommender's address.
-async fn own_recommender(
+pub(crate) async fn own_recommender(
     config: aras_recommender::RecommenderConfig,
     index: bool,
     configure: impl FnOnce(&mut aras_gateway::GatewayConfig),
