@@ -666,6 +666,10 @@ async fn a_tenant_runs_one_reindexing_at_a_time_and_a_dead_run_is_released() {
 /// it indexed is lost, and the next run resumes with what is left.
 #[tokio::test]
 async fn a_reindexing_run_whose_embedding_service_dies_fails_with_its_reason_and_resumes() {
+    // A recommender with a store of its own marks the shared catalog for re-indexing when it
+    // starts (its store lacks the vectors); it then indexes everything, so no other test sees
+    // the catalog half-indexed.
+    let _catalog = CATALOG.write().await;
     let b = crate::helpers::backends();
     let embedding = crate::proxy::TcpProxy::start(b.embedding).await;
     let config = crate::helpers::recommender_config(
@@ -673,7 +677,7 @@ async fn a_reindexing_run_whose_embedding_service_dies_fails_with_its_reason_and
         embedding.addr,
         crate::helpers::scratch_dir("vectors-reindex-fault"),
     );
-    let (app, _) = crate::recommendations::own_recommender(config, false, |gateway| {
+    let (app, _) = crate::recommendations::own_recommender(config, true, |gateway| {
         gateway.auth = crate::auth::production_config().auth;
     })
     .await;

@@ -399,6 +399,8 @@ async fn without_redis_answers_are_served_uncached_and_health_says_degraded() {
 
 #[tokio::test]
 async fn a_dead_sentiment_service_is_a_503_within_the_deadline() {
+    // Its empty store marks the shared catalog for re-indexing when it starts.
+    let _catalog = CATALOG.write().await;
     let b = backends();
     // A second recommender whose sentiment service does not exist.
     let mut config = recommender_config(
@@ -429,6 +431,8 @@ async fn a_dead_sentiment_service_is_a_503_within_the_deadline() {
 
 #[tokio::test]
 async fn an_unindexed_catalog_is_a_503_naming_the_fix() {
+    // Its empty store marks the shared catalog for re-indexing when it starts.
+    let _catalog = CATALOG.write().await;
     let b = backends();
     // A recommender on the same catalog but an empty vector store.
     let config = recommender_config(b.sentiment, b.embedding, scratch_dir("vectors-empty"));
@@ -584,6 +588,8 @@ async fn a_catalog_write_whose_version_publish_fails_leaves_no_stale_answer_afte
 /// gateway's deadline, not a fixed 5 s, so the client hears why within its own budget.
 #[tokio::test]
 async fn a_hung_dependency_is_a_504_within_the_callers_budget() {
+    // Its empty store marks the shared catalog for re-indexing when it starts.
+    let _catalog = CATALOG.write().await;
     let b = backends();
     let embedding = crate::proxy::TcpProxy::start(b.embedding).await;
     let config = recommender_config(
