@@ -591,6 +591,8 @@ async fn transient_failures_retry_three_times_then_fail_to_the_dead_letter_queue
                 "retry {attempt} came back after {waited:?}, before half its {nominal:?} delay"
             );
         }
+        // The retry is published while the try runs: its delay starts after this instant.
+        let tried_at = SystemTime::now();
         let outcome = process_one(&deps, &channel, delivery).await;
         let state = task(&app, &id).await;
         assert_eq!(state["attempts"], attempt, "{state}");
@@ -602,7 +604,7 @@ async fn transient_failures_retry_three_times_then_fail_to_the_dead_letter_queue
             );
             assert_eq!(state["status"], "RETRY", "{state}");
             assert!(state["next_attempt_at"].is_string(), "{state}");
-            last_try_at = Some(SystemTime::now());
+            last_try_at = Some(tried_at);
         } else {
             assert_eq!(outcome, Outcome::Failed { exhausted: true });
             assert_eq!(state["status"], "FAILURE", "{state}");
