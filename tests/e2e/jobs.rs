@@ -1132,3 +1132,50 @@ async fn a_message_redelivered_too_often_fails_its_job_instead_of_looping() {
     );
     test.clean_up().await;
 }
+
+/// The Grafana dashboards chart only metrics the services export. Every service runs in this
+/// process (one metrics recorder, rendered by the gateway's `/metrics`); a ranking, a
+/// recommendation (the cache consulted) and an async job go through, then `scripts/check-dashboards` checks each
+/// metric name the dashboards use against what was exported.
+#[tokio::test]
+async fn the_dashboards_chart_only_metrics_the_services_export() {
+    let test = JobsTest::new("dashboards");
+    let worker = spawn_worker(test.worker_config()).await;
+    let app = test.gateway().await;
+    let _catalog_unchanged = CATALOG.read().await;
+    let (status, _, ranked) = app
+        .post_json("/api/v1/livreurs/rank", &crate::helpers::seed_request())
+        .await;
+    assert_eq!(status, 200, "{ranked}");
+    let request = review(43, 70_002, POSITIVE);
+    let (status, _, answer) = app.post_json("/api/v1/recommendations", &request).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = submit(&app, &request).await;
+    wait_for(&app, &id, "SUCCESS", Duration::from_mins(1)).await;
+
+    let metrics = std::env::temp_dir().join(format!("aras-metrics-{}.txt", run_id()));
+    std::fs::write(&metrics, app.get_text("/metrics").await).unwrap();
+    let output = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/check-dashboards"
+    ))
+    .arg("--metrics-file")
+    .arg(&metrics)
+    // Exported once what they count has happened, which a healthy run never does: a Redis
+    // failure (cache, rate limiter), a request refused by the rate limiter, a job retried.
+    .args(["--allow-missing", "gateway_cache_errors_total"])
+    .args(["--allow-missing", "gateway_rate_limit_errors_total"])
+    .args(["--allow-missing", "gateway_rate_limited_total"])
+    .args(["--allow-missing", "worker_job_retries_total"])
+    .output()
+    .expect("scripts/check-dashboards runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::remove_file(&metrics).unwrap();
+    worker.stop().await;
+    test.clean_up().await;
+}

@@ -46,9 +46,9 @@ pub struct RecommenderConfig {
     #[arg(long, env = "ARAS_VECTOR_DIR", default_value = "data/vectors")]
     pub vector_dir: PathBuf,
 
-    /// gRPC URL of a Qdrant server (e.g. http://qdrant:6334); unset: the embedded store.
-    #[arg(long, env = "ARAS_QDRANT_URL")]
-    pub qdrant_url: Option<String>,
+    /// A Qdrant server or cluster instead of the embedded store.
+    #[command(flatten)]
+    pub qdrant: QdrantConfig,
 
     /// Where the catalog version is published for the gateways' cache.
     #[command(flatten)]
@@ -74,5 +74,53 @@ impl RecommenderConfig {
     /// Defaults on an ephemeral loopback port; tests set the URLs, database and directory.
     pub fn for_tests() -> Self {
         <Self as clap::Parser>::parse_from(["aras-recommender", "--listen-addr", "127.0.0.1:0"])
+    }
+}
+
+/// The Qdrant server or cluster, when the catalog's vectors live there.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QdrantConfig {
+    /// gRPC URL(s) of Qdrant nodes (e.g. http://qdrant:6334), comma-separated: calls rotate
+    /// over them and move on from a failed node. Unset: the embedded store.
+    #[arg(long = "qdrant-url", env = "ARAS_QDRANT_URL", value_delimiter = ',')]
+    pub urls: Vec<String>,
+
+    /// Shards of the collection when ARAS creates it (a cluster: one or more per node).
+    #[arg(
+        long = "qdrant-shards",
+        env = "ARAS_QDRANT_SHARDS",
+        default_value_t = 1
+    )]
+    pub shards: u32,
+
+    /// Copies of each shard when ARAS creates the collection (a cluster: 2 survives a node).
+    #[arg(
+        long = "qdrant-replication-factor",
+        env = "ARAS_QDRANT_REPLICATION_FACTOR",
+        default_value_t = 1
+    )]
+    pub replication_factor: u32,
+
+    /// Copies that must confirm each write (at most the replication factor).
+    #[arg(
+        long = "qdrant-write-consistency",
+        env = "ARAS_QDRANT_WRITE_CONSISTENCY",
+        default_value_t = 1
+    )]
+    pub write_consistency: u32,
+
+    /// Longest wait for one Qdrant node before the next is tried.
+    #[arg(long = "qdrant-timeout", env = "ARAS_QDRANT_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+impl QdrantConfig {
+    /// The layout the collection is created with, or must have.
+    pub fn layout(&self) -> aras_vector_store::CollectionLayout {
+        aras_vector_store::CollectionLayout {
+            shards: self.shards,
+            replication_factor: self.replication_factor,
+            write_consistency: self.write_consistency,
+        }
     }
 }

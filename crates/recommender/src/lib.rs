@@ -38,7 +38,7 @@ use aras_proto::recommender::v1::{
     RecommendRequest, RecommendResponse, StartIndexingRequest, UpdateVehicleRequest,
     UpdateVehicleResponse, Vehicle, WriteVehicleRequest,
 };
-use aras_vector_store::{EdgeStore, ServerStore, VectorStore};
+use aras_vector_store::{CollectionLayout, EdgeStore, ServerStore, VectorStore};
 
 use crate::error::RecommenderError;
 use tokio::net::TcpListener;
@@ -137,14 +137,33 @@ async fn open_store(
     config: &RecommenderConfig,
     dimension: usize,
 ) -> anyhow::Result<Arc<dyn VectorStore>> {
-    if let Some(url) = &config.qdrant_url {
-        let store = ServerStore::connect(url, aras_vector_store::COLLECTION)?;
-        store.ensure_collection(dimension).await?;
-        tracing::info!(%url, dimension, "vector store: Qdrant server");
-        Ok(Arc::new(store))
-    } else {
+    let qdrant = &config.qdrant;
+    let urls: Vec<String> = qdrant
+        .urls
+        .iter()
+        .map(|url| url.trim())
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if urls.is_empty() {
+        if qdrant.layout() != CollectionLayout::default() {
+            anyhow::bail!(
+                "ARAS_QDRANT_SHARDS, ARAS_QDRANT_REPLICATION_FACTOR and \
+                 ARAS_QDRANT_WRITE_CONSISTENCY apply to a Qdrant server: set ARAS_QDRANT_URL"
+            );
+        }
         let store = EdgeStore::open(&config.vector_dir, dimension).await?;
         tracing::info!(dir = %config.vector_dir.display(), dimension, "vector store: embedded");
+        Ok(Arc::new(store))
+    } else {
+        let store = ServerStore::connect(
+            &urls,
+            aras_vector_store::COLLECTION,
+            qdrant.layout(),
+            qdrant.timeout,
+        )?;
+        store.ensure_collection(dimension).await?;
+        tracing::info!(nodes = ?urls, layout = ?qdrant.layout(), dimension, "vector store: Qdrant server");
         Ok(Arc::new(store))
     }
 }

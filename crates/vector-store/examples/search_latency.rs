@@ -1,22 +1,31 @@
-//! Latency and recall of the embedded store's recommend query at catalog scale, as the
-//! recommender sends it: top-100, filtered on the product type, the reviewed vehicle excluded,
-//! one positive vehicle, one positive and one negative vector. Recall@100 of the first 50
-//! queries is measured against exact search with the same filter.
+//! Latency and recall of the recommend query at catalog scale, as the recommender sends it:
+//! top-100, filtered on the product type, the reviewed vehicle excluded, one positive vehicle,
+//! one positive and one negative vector. Recall@100 of the first 50 queries is measured against
+//! exact search with the same filter.
 //!
 //!   cargo run --release -p aras-vector-store --example search_latency -- synthetic [vehicles=100000] [queries=1000] [hnsw_ef]
+//!   cargo run --release -p aras-vector-store --example search_latency -- clustered [vehicles=100000] [queries=1000] [hnsw_ef]
 //!   cargo run --release -p aras-vector-store --example search_latency -- store DIR [queries=1000] [hnsw_ef]
 //!
 //! `synthetic`: uniformly random 384-d vectors (30 % of another product type so the filter
-//! works) — a worst case for HNSW, with no structure to exploit. `store`: a store `aras index`
-//! built from a catalog (stop the recommender first: a store has one process); the positive and
-//! negative vectors are other vehicles' vectors.
+//! works) — a worst case for HNSW, with no structure to exploit. `clustered`: the same split,
+//! vectors scattered around 2,000 random centres, closer to a catalog's structure (many
+//! vehicles described alike). `store`: a store `aras index` built from a catalog (stop the
+//! recommender first: a store has one process); the positive and negative vectors are other
+//! vehicles' vectors.
+//!
+//! With `ARAS_QDRANT_URL` set (comma-separated nodes; `ARAS_QDRANT_SHARDS` and
+//! `ARAS_QDRANT_REPLICATION_FACTOR` for the collection's layout), the same vectors are also
+//! loaded into a Qdrant server collection (dropped at the end) and the same queries run on both
+//! stores, one after the other.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
 use aras_vector_store::{
-    EdgeStore, Example, HNSW_EF, RecommendQuery, VectorStore, VehiclePayload, VehiclePoint,
+    CollectionLayout, EdgeStore, Example, HNSW_EF, RecommendQuery, ServerStore, VectorStore,
+    VehiclePayload, VehiclePoint,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,11 +54,16 @@ async fn main() -> anyhow::Result<()> {
                 arg(3).map_or(Ok(HNSW_EF), str::parse)?,
             )
         }
-        _ => (
-            synthetic(arg(1).map_or(Ok(100_000), str::parse)?).await?,
+        Some(mode @ ("synthetic" | "clustered")) => (
+            synthetic(
+                arg(1).map_or(Ok(100_000), str::parse)?,
+                (mode == "clustered").then_some(2_000),
+            )
+            .await?,
             arg(2).map_or(Ok(1_000), str::parse)?,
             arg(3).map_or(Ok(HNSW_EF), str::parse)?,
         ),
+        _ => anyhow::bail!("usage: search_latency synthetic|clustered|store … (see the header)"),
     };
     let Catalog {
         store,
@@ -58,6 +72,48 @@ async fn main() -> anyhow::Result<()> {
         ..
     } = catalog;
     let store = store.with_hnsw_ef(hnsw_ef);
+    measure(&store, "embedded", &vectors, kept, queries, hnsw_ef).await?;
+    if let Ok(urls) = std::env::var("ARAS_QDRANT_URL") {
+        let urls: Vec<String> = urls.split(',').map(str::to_owned).collect();
+        let env_u32 = |name: &str| std::env::var(name).map_or(Ok(1), |v| v.parse::<u32>());
+        let layout = CollectionLayout {
+            shards: env_u32("ARAS_QDRANT_SHARDS")?,
+            replication_factor: env_u32("ARAS_QDRANT_REPLICATION_FACTOR")?,
+            write_consistency: 1,
+        };
+        let server = ServerStore::connect(
+            &urls,
+            &format!("search-latency-{}", std::process::id()),
+            layout,
+            std::time::Duration::from_secs(10),
+        )?
+        .with_hnsw_ef(hnsw_ef);
+        server.ensure_collection(DIM).await?;
+        let started = Instant::now();
+        for (first, chunk) in (1_i64..).step_by(1_000).zip(vectors.chunks(1_000)) {
+            server.upsert(points(first, chunk, kept)).await?;
+        }
+        println!(
+            "Qdrant server {urls:?} {layout:?}: upsert {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        wait_until_indexed(&urls[0], &format!("search-latency-{}", std::process::id())).await?;
+        let result = measure(&server, "server", &vectors, kept, queries, hnsw_ef).await;
+        server.delete_collection().await?;
+        result?;
+    }
+    Ok(())
+}
+
+/// Runs `queries` recommend queries on `store`, prints recall@100 and the latency quantiles.
+async fn measure(
+    store: &dyn VectorStore,
+    label: &str,
+    vectors: &[Vec<f32>],
+    kept: fn(i64) -> bool,
+    queries: usize,
+    hnsw_ef: usize,
+) -> anyhow::Result<()> {
     let n = i64::try_from(vectors.len())?;
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let mut latencies = Vec::with_capacity(queries);
@@ -87,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
             let target = aras_domain::recommend::average_vector(&[own, &wanted], &[&avoided])
                 .expect("same sizes");
             let mut exact: Vec<(f32, i64)> = (1_i64..)
-                .zip(&vectors)
+                .zip(vectors)
                 .filter(|(id, _)| kept(*id) && *id != reviewed)
                 .map(|(id, v)| (v.iter().zip(&target).map(|(a, b)| a * b).sum(), id))
                 .collect();
@@ -103,11 +159,11 @@ async fn main() -> anyhow::Result<()> {
             * 1e3
     };
     println!(
-        "recall@100 vs exact search ({RECALL_QUERIES} queries): {:.3}",
+        "{label}: recall@100 vs exact search ({RECALL_QUERIES} queries): {:.3}",
         found as f64 / expected as f64
     );
     println!(
-        "top-100 filtered recommend over {n} vectors, {queries} queries, hnsw_ef {hnsw_ef}: \
+        "{label}: top-100 filtered recommend over {n} vectors, {queries} queries, hnsw_ef {hnsw_ef}: \
          p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         at(0.5),
         at(0.9),
@@ -117,39 +173,100 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn synthetic(n: i64) -> anyhow::Result<Catalog> {
+/// Waits until the server has built its HNSW index over every point (it indexes in the
+/// background; searching earlier would time a partial full scan).
+async fn wait_until_indexed(url: &str, collection: &str) -> anyhow::Result<()> {
+    let client = qdrant_client::Qdrant::from_url(url)
+        .skip_compatibility_check()
+        .build()?;
+    let started = Instant::now();
+    loop {
+        let info = client
+            .collection_info(collection)
+            .await?
+            .result
+            .unwrap_or_default();
+        let status = info.status();
+        let indexed = info.indexed_vectors_count.unwrap_or(0);
+        let points = info.points_count.unwrap_or(0);
+        if status == qdrant_client::qdrant::CollectionStatus::Green && indexed >= points {
+            println!(
+                "server index built: {indexed} of {points} vectors, {:.1}s after the upsert",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed().as_secs() < 1_800,
+            "the server did not finish indexing in 30 minutes ({indexed} of {points})"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// The points of vectors `first..`, filtered the way `kept` says.
+fn points(first: i64, vectors: &[Vec<f32>], kept: fn(i64) -> bool) -> Vec<VehiclePoint> {
+    (first..)
+        .zip(vectors)
+        .map(|(id, vector)| VehiclePoint {
+            id,
+            vector: vector.clone(),
+            payload: VehiclePayload {
+                tenant: "demo".into(),
+                product_type: if kept(id) { "vehicle" } else { "other" }.into(),
+                vehicle_type: "SUV".into(),
+                brand: "Peugeot".into(),
+                daily_price: 50.0,
+                available: id % 3 != 0,
+                rating: 4.0,
+            },
+        })
+        .collect()
+}
+
+async fn synthetic(n: i64, clusters: Option<usize>) -> anyhow::Result<Catalog> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let dir = tempfile::tempdir()?;
     let store = EdgeStore::open(dir.path(), DIM).await?;
     let kept = |id: i64| id % 10 >= 3;
+    let random = |rng: &mut ChaCha8Rng| -> Vec<f32> {
+        (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()
+    };
+    let centres: Vec<Vec<f32>> = (0..clusters.unwrap_or(0))
+        .map(|_| unit(random(&mut rng)))
+        .collect();
     let vectors: Vec<Vec<f32>> = (0..n)
-        .map(|_| unit((0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()))
+        .map(|_| {
+            let noise = random(&mut rng);
+            if centres.is_empty() {
+                return unit(noise);
+            }
+            // A centre plus noise about as long as the centre: neighbours share a centre.
+            let centre = &centres[rng.random_range(0..centres.len())];
+            let noise = unit(noise);
+            unit(
+                centre
+                    .iter()
+                    .zip(&noise)
+                    .map(|(c, e)| c + 0.8 * e)
+                    .collect(),
+            )
+        })
         .collect();
     let started = Instant::now();
     for (first, chunk) in (1_i64..).step_by(1_000).zip(vectors.chunks(1_000)) {
-        let points = (first..)
-            .zip(chunk)
-            .map(|(id, vector)| VehiclePoint {
-                id,
-                vector: vector.clone(),
-                payload: VehiclePayload {
-                    tenant: "demo".into(),
-                    product_type: if kept(id) { "vehicle" } else { "other" }.into(),
-                    vehicle_type: "SUV".into(),
-                    brand: "Peugeot".into(),
-                    daily_price: 50.0,
-                    available: id % 3 != 0,
-                    rating: 4.0,
-                },
-            })
-            .collect();
-        store.upsert(points).await?;
+        store.upsert(points(first, chunk, kept)).await?;
     }
     let upserted = started.elapsed().as_secs_f64();
     let started = Instant::now();
     store.optimize().await?;
     println!(
-        "{n} random vectors: upsert {upserted:.1}s ({:.0}/s), HNSW build {:.1}s",
+        "{n} {} vectors: upsert {upserted:.1}s ({:.0}/s), HNSW build {:.1}s",
+        if centres.is_empty() {
+            "random"
+        } else {
+            "clustered"
+        },
         n as f64 / upserted,
         started.elapsed().as_secs_f64()
     );

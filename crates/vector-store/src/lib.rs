@@ -16,7 +16,7 @@ pub mod server;
 use futures_util::future::BoxFuture;
 
 pub use edge::EdgeStore;
-pub use server::ServerStore;
+pub use server::{CollectionLayout, ServerStore};
 
 /// The collection holding one point per vehicle.
 pub const COLLECTION: &str = "vehicles";

@@ -1,9 +1,11 @@
 //! One suite for every backend of the vector store: the embedded engine always, a Qdrant server
 //! when `ARAS_QDRANT_URL` names one (skipped with a message otherwise).
 
+use std::time::Duration;
+
 use aras_vector_store::{
-    EdgeStore, Example, RecommendQuery, ServerStore, StoreError, VectorStore, VehiclePayload,
-    VehiclePoint,
+    CollectionLayout, EdgeStore, Example, RecommendQuery, ServerStore, StoreError, VectorStore,
+    VehiclePayload, VehiclePoint,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -218,16 +220,145 @@ async fn embedded_store_passes_the_suite() {
     assert!(error.to_string().contains("re-index"), "{error}");
 }
 
+/// The Qdrant nodes of `ARAS_QDRANT_URL` (comma-separated), or `None` with a loud skip message.
+fn qdrant_urls(test: &str) -> Option<Vec<String>> {
+    let Ok(urls) = std::env::var("ARAS_QDRANT_URL") else {
+        eprintln!(
+            "SKIPPED {test}: set ARAS_QDRANT_URL (e.g. http://127.0.0.1:6334) to test the Qdrant server backend"
+        );
+        return None;
+    };
+    Some(urls.split(',').map(str::to_owned).collect())
+}
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+fn server_store(urls: &[String], collection: &str, layout: CollectionLayout) -> ServerStore {
+    ServerStore::connect(
+        urls,
+        &format!("test-{collection}-{}", std::process::id()),
+        layout,
+        TIMEOUT,
+    )
+    .unwrap()
+}
+
+/// A loopback address nothing listens on: a node that is down.
+fn dead_node() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
 #[tokio::test]
 async fn qdrant_server_passes_the_suite() {
-    let Ok(url) = std::env::var("ARAS_QDRANT_URL") else {
-        eprintln!(
-            "skipped: set ARAS_QDRANT_URL (e.g. http://127.0.0.1:6334) to test the Qdrant server backend"
-        );
+    let Some(urls) = qdrant_urls("qdrant_server_passes_the_suite") else {
         return;
     };
-    let store = ServerStore::connect(&url, &format!("test-{}", std::process::id())).unwrap();
+    let store = server_store(&urls, "suite", CollectionLayout::default());
     suite(&store).await;
+    store.delete_collection().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_down_node_among_the_urls_is_passed_over() {
+    let Some(mut urls) = qdrant_urls("a_down_node_among_the_urls_is_passed_over") else {
+        return;
+    };
+    urls.insert(0, dead_node());
+    let store = server_store(&urls, "failover", CollectionLayout::default());
+    suite(&store).await;
+    store.delete_collection().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_node_down_is_unavailable_naming_each() {
+    let urls = [dead_node(), dead_node()];
+    let store = server_store(&urls, "down", CollectionLayout::default());
+    let error = store.count().await.unwrap_err();
+    let StoreError::Unavailable(message) = &error else {
+        panic!("expected Unavailable, got {error:?}");
+    };
+    for url in &urls {
+        assert!(message.contains(url.as_str()), "{url} not in: {message}");
+    }
+}
+
+#[test]
+fn a_layout_that_cannot_accept_writes_is_refused() {
+    let layout = CollectionLayout {
+        shards: 3,
+        replication_factor: 2,
+        write_consistency: 3,
+    };
+    let error = ServerStore::connect(&[dead_node()], "any", layout, TIMEOUT).unwrap_err();
+    assert!(
+        error.to_string().contains("exceeds the replication factor"),
+        "{error}"
+    );
+    let none = CollectionLayout {
+        shards: 0,
+        ..CollectionLayout::default()
+    };
+    assert!(ServerStore::connect(&[dead_node()], "any", none, TIMEOUT).is_err());
+}
+
+#[tokio::test]
+async fn an_existing_collection_with_another_layout_is_reported_and_indexes_are_added() {
+    let Some(urls) =
+        qdrant_urls("an_existing_collection_with_another_layout_is_reported_and_indexes_are_added")
+    else {
+        return;
+    };
+    let name = format!("test-layout-{}", std::process::id());
+    // Made by hand, as an operator might: no payload indexes.
+    let client = qdrant_client::Qdrant::from_url(&urls[0])
+        .skip_compatibility_check()
+        .build()
+        .unwrap();
+    client
+        .create_collection(
+            qdrant_client::qdrant::CreateCollectionBuilder::new(&name).vectors_config(
+                qdrant_client::qdrant::VectorParamsBuilder::new(
+                    DIMENSION as u64,
+                    qdrant_client::qdrant::Distance::Cosine,
+                ),
+            ),
+        )
+        .await
+        .unwrap();
+    let two_shards = CollectionLayout {
+        shards: 2,
+        ..CollectionLayout::default()
+    };
+    let store = ServerStore::connect(&urls, &name, two_shards, TIMEOUT).unwrap();
+    let error = store.ensure_collection(DIMENSION).await.unwrap_err();
+    assert!(
+        error.to_string().contains("exists with 1 shard(s)"),
+        "{error}"
+    );
+    let store = ServerStore::connect(&urls, &name, CollectionLayout::default(), TIMEOUT).unwrap();
+    store.ensure_collection(DIMENSION).await.unwrap();
+    let schema = client
+        .collection_info(&name)
+        .await
+        .unwrap()
+        .result
+        .unwrap()
+        .payload_schema;
+    for field in [
+        "tenant",
+        "product_type",
+        "vehicle_type",
+        "brand",
+        "daily_price",
+        "available",
+        "rating",
+    ] {
+        assert!(
+            schema.contains_key(field),
+            "no index on {field}: {schema:?}"
+        );
+    }
     store.delete_collection().await.unwrap();
 }
 
