@@ -7,7 +7,9 @@ SHELL := /bin/bash
 up: models
 	@scripts/up
 
+# scripts/setup first: the browser test needs Debian's chromium and chromium-driver.
 test: models
+	@scripts/setup
 	@source scripts/env.sh && cargo test --release --workspace --all-targets --locked
 	@scripts/contract-test
 	@scripts/check-deploy

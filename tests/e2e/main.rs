@@ -3,8 +3,10 @@
 
 mod auth;
 mod catalog;
+mod console;
 mod embeddings;
 mod faults;
+mod fleet;
 mod grpc;
 mod helpers;
 mod jobs;

@@ -61,7 +61,7 @@ pub enum Permission {
     Read,
     /// Ask for recommendations, rankings, sentiment, embeddings; submit jobs.
     Infer,
-    /// Create, change and delete vehicles.
+    /// Create, change and delete vehicles; register couriers and report their positions.
     WriteCatalog,
     /// Manage users and keys, re-index, invalidate the cache, read the stats.
     Administer,

@@ -44,7 +44,10 @@ pub fn required(method: &Method, path: &str) -> Option<Permission> {
         Permission::Administer
     } else if *method == Method::GET || *method == Method::HEAD {
         Permission::Read
-    } else if path.starts_with("/api/v1/vehicles") {
+    } else if path.starts_with("/api/v1/vehicles")
+        || (path.starts_with("/api/v1/livreurs/") && path != "/api/v1/livreurs/rank")
+    {
+        // The catalog and the fleet (courier profiles and positions).
         Permission::WriteCatalog
     } else {
         Permission::Infer

@@ -121,6 +121,9 @@ pub struct GatewayConfig {
 
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+
+    #[command(flatten)]
+    pub fleet: crate::fleet::FleetConfig,
 }
 
 impl GatewayConfig {

@@ -7,6 +7,7 @@
 //! - `state`: the shared state: gRPC clients (balanced over replicas, behind an admission
 //!   limit), the cache, the rate limiter and the dependency list for health checks.
 //! - `cache`: the Redis recommendation cache, keyed by the catalog version.
+//! - `fleet`: live couriers (profiles, positions) in Redis, for live dispatch.
 //! - `jobs`: async jobs: the job store, the publisher and the outbox relay.
 //! - `error`: [`ApiError`], the one mapping of every failure to problem+json.
 //! - `extract`: the JSON body extractor whose rejections are problem+json too; `strict`: the
@@ -20,13 +21,16 @@
 //!   `recommendations`, `tasks`, `vehicles`, `health`).
 //! - `openapi`: the OpenAPI 3.1 document and the offline Swagger UI; `schema`: the schema
 //!   pieces and response sets its operations share.
+//! - `console`: the web console at `/` (embedded HTML, CSS and JavaScript over the API).
 
 mod auth;
 mod cache;
 pub mod config;
+mod console;
 mod database;
 mod error;
 mod extract;
+mod fleet;
 mod jobs;
 mod observe;
 mod openapi;
@@ -60,6 +64,7 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
     openapi::secure(&mut openapi);
     let router = api
         .merge(openapi::docs(openapi))
+        .merge(console::router())
         .merge(aras_common::metrics::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

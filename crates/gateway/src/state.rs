@@ -23,6 +23,7 @@ use crate::auth::Authenticator;
 use crate::cache::Cache;
 use crate::config::GatewayConfig;
 use crate::database::Database;
+use crate::fleet::Fleet;
 use crate::jobs::Jobs;
 use crate::ratelimit::RateLimiter;
 
@@ -53,6 +54,8 @@ pub struct Inner {
     pub embedding: EmbeddingClient<Admitted>,
     pub recommender: RecommenderClient<Admitted>,
     pub cache: Cache,
+    /// Live couriers (profiles and positions in Redis).
+    pub fleet: Fleet,
     pub rate_limiter: Option<RateLimiter>,
     pub jobs: Jobs,
     pub database: Arc<Database>,
@@ -112,6 +115,7 @@ impl AppState {
             embedding: EmbeddingClient::new(admitted(embedding.clone(), limit)),
             recommender: RecommenderClient::new(admitted(recommender.clone(), limit)),
             cache: Cache::connect(&config.redis, config.cache_ttl)?,
+            fleet: Fleet::connect(&config.redis, config.fleet.clone())?,
             rate_limiter: RateLimiter::new(&config.rate_limits, &config.redis)?,
             jobs: Jobs::new(config, Arc::clone(&database)),
             database,

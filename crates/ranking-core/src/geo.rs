@@ -87,6 +87,35 @@ impl Ellipse {
         self.max_path_km
     }
 
+    /// A circle holding the whole ellipse, for a radius query that must miss none of its
+    /// points: centred on the midpoint of the pickup→drop-off great circle, radius the
+    /// semi-major axis (half the longest path), plus a margin of a millionth and a metre for
+    /// rounding. A courier outside this circle cannot be inside the ellipse.
+    pub fn bounding_circle(&self) -> (LatLon, f64) {
+        let to_vector = |p: LatLon| {
+            let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
+            [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+        };
+        let (a, b) = (to_vector(self.pickup), to_vector(self.dropoff));
+        let sum = [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
+        let norm = (sum[0].powi(2) + sum[1].powi(2) + sum[2].powi(2)).sqrt();
+        let semi_major_km = self.max_path_km / 2.0;
+        if norm < 1e-9 {
+            // Antipodal pickup and drop-off: no single midpoint; a circle around the pickup
+            // with the whole longest path as radius still holds every point of the ellipse.
+            return (self.pickup, self.max_path_km * (1.0 + 1e-6) + 1e-3);
+        }
+        let centre = Self::from_vector([sum[0] / norm, sum[1] / norm, sum[2] / norm]);
+        (centre, semi_major_km * (1.0 + 1e-6) + 1e-3)
+    }
+
+    fn from_vector(v: [f64; 3]) -> LatLon {
+        LatLon {
+            lat: v[2].clamp(-1.0, 1.0).asin().to_degrees(),
+            lon: v[1].atan2(v[0]).to_degrees(),
+        }
+    }
+
     pub fn check(&self, point: LatLon) -> EllipseCheck {
         let distance_pickup_km = point.haversine_km(self.pickup);
         let distance_dropoff_km = point.haversine_km(self.dropoff);
@@ -187,6 +216,49 @@ mod tests {
                 prop_assert_eq!(check.inside(), expected);
             }
             prop_assert!(check.path_km + 1e-9 >= direct, "triangle inequality");
+        }
+    }
+
+    #[test]
+    fn the_bounding_circle_is_centred_between_the_foci_and_reaches_the_far_vertex() {
+        let f1 = p(0.0, 0.0);
+        let f2 = p(0.0, 0.18);
+        let e = Ellipse::new(f1, f2, 1.0);
+        let (centre, radius) = e.bounding_circle();
+        assert!(centre.lat().abs() < 1e-9 && (centre.lon() - 0.09).abs() < 1e-9);
+        // The far vertex beyond the drop-off lies on the ellipse and within the circle.
+        let half_path = e.max_path_km() / 2.0;
+        let vertex_lon = (half_path / EARTH_RADIUS_KM).to_degrees() + 0.09;
+        assert!(e.check(p(0.0, vertex_lon - 1e-7)).inside());
+        assert!(centre.haversine_km(p(0.0, vertex_lon)) <= radius);
+        assert!(
+            radius - half_path < 0.002,
+            "the margin stays small: {radius} vs {half_path}"
+        );
+        // Antipodal foci still get a circle that holds both.
+        let far = Ellipse::new(p(0.0, 0.0), p(0.0, 180.0), 0.0);
+        let (c, r) = far.bounding_circle();
+        assert!(c.haversine_km(p(0.0, 180.0)) <= r);
+    }
+
+    proptest! {
+        #[test]
+        fn every_point_of_the_ellipse_is_inside_its_bounding_circle(
+            lat1 in -80.0f64..80.0, lon1 in -179.0f64..179.0,
+            dlat2 in -0.5f64..0.5, dlon2 in -0.5f64..0.5,
+            dlat in -0.8f64..0.8, dlon in -0.8f64..0.8,
+            tol in 0.0f64..30.0,
+        ) {
+            let f1 = p(lat1, lon1);
+            let f2 = p(lat1 + dlat2, lon1 + dlon2);
+            let pt = p((lat1 + dlat).clamp(-90.0, 90.0), lon1 + dlon);
+            let e = Ellipse::new(f1, f2, tol);
+            let (centre, radius) = e.bounding_circle();
+            if e.check(pt).inside() {
+                prop_assert!(centre.haversine_km(pt) <= radius,
+                    "{pt:?} inside the ellipse but {} km from the centre, radius {radius}",
+                    centre.haversine_km(pt));
+            }
         }
     }
 

@@ -394,14 +394,9 @@ pub fn rank(
     })
 }
 
-/// A ranking needs at least one candidate, each with a unique, non-empty id.
+/// Each candidate needs a unique, non-empty id. No candidate at all is an empty ranking (live
+/// dispatch can find nobody near); a caller whose contract asks for candidates checks that.
 fn check_candidates(candidates: &[Courier]) -> Result<(), InvalidInput> {
-    if candidates.is_empty() {
-        return Err(InvalidInput::new(
-            "livreurs_candidats",
-            "must hold at least one courier",
-        ));
-    }
     let mut seen = HashSet::with_capacity(candidates.len());
     for (i, courier) in candidates.iter().enumerate() {
         if courier.id.is_empty() {

@@ -1,18 +1,25 @@
 //! `/api/v1/livreurs`: courier ranking, the seed contract's JSON (French field names) over the
-//! ranking service's gRPC API.
+//! ranking service's gRPC API; and live couriers (profiles and positions in Redis), which a
+//! ranking without `livreurs_candidats` ranks.
 
-use std::time::{Instant, SystemTime};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
+use aras_auth::Principal;
 use aras_common::correlation::CorrelationId;
 use aras_proto::ranking::v1 as pb;
-use axum::extract::State;
-use axum::response::Response;
+use aras_ranking_core::geo::{Ellipse, LatLon};
+use aras_ranking_core::{DeliveryType, InvalidInput, Positive};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::fleet::{self, LiveCourier, PositionUpdate, Profile, TypeVehicule, UpdateOutcome};
 use crate::state::AppState;
 
 // ---------------------------------------------------------------- request
@@ -36,16 +43,6 @@ pub enum TypeLivraison {
     Standard,
     Express,
     Sameday,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TypeVehicule {
-    Velo,
-    Moto,
-    Voiture,
-    Camionnette,
-    Camion,
 }
 
 /// The delivery to staff.
@@ -114,9 +111,10 @@ pub struct RankOptions {
 #[serde(deny_unknown_fields)]
 pub struct RankRequest {
     annonce: Annonce,
-    /// 1 to 10,000 couriers (`ARAS_RANKING_MAX_CANDIDATES`).
+    /// 1 to 10,000 couriers (`ARAS_RANKING_MAX_CANDIDATES`). Absent: the tenant's live
+    /// couriers (registered, with a fresh position) around the announcement are ranked.
     #[schema(min_items = 1, max_items = 10000)]
-    livreurs_candidats: Vec<LivreurCandidat>,
+    livreurs_candidats: Option<Vec<LivreurCandidat>>,
     #[serde(default)]
     options: RankOptions,
 }
@@ -163,6 +161,9 @@ pub struct LivreurClasse {
     livreur_id: String,
     /// TOPSIS closeness in [0, 1].
     score_final: f64,
+    /// Live ranking only: seconds since the courier's position was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_position_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<Details>,
 }
@@ -202,6 +203,9 @@ pub enum RaisonRejet {
 pub struct Rejet {
     livreur_id: String,
     raison: RaisonRejet,
+    /// Live ranking only: seconds since the courier's position was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_position_s: Option<f64>,
     distance_ramassage_km: f64,
     distance_livraison_km: f64,
     /// d(P, pickup) + d(P, drop-off).
@@ -220,6 +224,30 @@ pub struct Metadata {
     duree_traitement_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     candidats_rejetes_details: Option<Vec<Rejet>>,
+    /// Live ranking only: how the candidates were found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recherche_live: Option<RechercheLive>,
+}
+
+/// How a live ranking found its candidates: one radius search around the ellipse's centre.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RechercheLive {
+    centre: PointOut,
+    /// Radius of the circle that holds the ellipse, in km.
+    rayon_km: f64,
+    /// Couriers with a fresh position inside the circle, passed to the ranking.
+    candidats_trouves: u32,
+    /// Positions found older than `age_position_max_s`: ignored.
+    positions_perimees: u32,
+    age_position_max_s: f64,
+    /// The search stopped at `ARAS_FLEET_MAX_CANDIDATES`, nearest the centre first.
+    limite_atteinte: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointOut {
+    latitude: f64,
+    longitude: f64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -243,7 +271,8 @@ fn point_to_pb(p: &Point) -> pb::GeoPoint {
 }
 
 impl RankRequest {
-    fn into_pb(self) -> Result<pb::RankCouriersRequest, ApiError> {
+    /// The request for the ranking service, ranking `candidates`.
+    fn into_pb(self, candidates: Vec<pb::Courier>) -> Result<pb::RankCouriersRequest, ApiError> {
         let delivery_type = match self.annonce.type_livraison {
             TypeLivraison::Standard => pb::DeliveryType::Standard,
             TypeLivraison::Express => pb::DeliveryType::Express,
@@ -264,18 +293,7 @@ impl RankRequest {
                 parcel_weight_kg: self.annonce.poids_colis_kg,
                 parcel_volume_m3: self.annonce.volume_colis_m3,
             }),
-            candidates: self
-                .livreurs_candidats
-                .into_iter()
-                .map(|c| pb::Courier {
-                    position: Some(point_to_pb(&c.position_actuelle)),
-                    reputation: c.reputation,
-                    capacity_kg: c.capacite_max_kg,
-                    capacity_volume_m3: c.capacite_volume_m3,
-                    vehicle_type: vehicle_to_pb(c.type_vehicule).into(),
-                    courier_id: c.livreur_id,
-                })
-                .collect(),
+            candidates,
             options: Some(pb::RankingOptions {
                 tolerance_km: self.options.tolerance_spatiale_km,
                 ahp_matrix,
@@ -283,6 +301,31 @@ impl RankRequest {
                 include_details: self.options.include_details,
             }),
         })
+    }
+}
+
+fn candidate_to_pb(c: LivreurCandidat) -> pb::Courier {
+    pb::Courier {
+        position: Some(point_to_pb(&c.position_actuelle)),
+        reputation: c.reputation,
+        capacity_kg: c.capacite_max_kg,
+        capacity_volume_m3: c.capacite_volume_m3,
+        vehicle_type: vehicle_to_pb(c.type_vehicule).into(),
+        courier_id: c.livreur_id,
+    }
+}
+
+fn live_to_pb(c: &LiveCourier) -> pb::Courier {
+    pb::Courier {
+        position: Some(pb::GeoPoint {
+            latitude: c.latitude,
+            longitude: c.longitude,
+        }),
+        reputation: c.profile.reputation,
+        capacity_kg: c.profile.capacite_max_kg,
+        capacity_volume_m3: c.profile.capacite_volume_m3,
+        vehicle_type: vehicle_to_pb(c.profile.type_vehicule).into(),
+        courier_id: c.courier_id.clone(),
     }
 }
 
@@ -344,7 +387,15 @@ fn raison(r: pb::RejectionReason) -> RaisonRejet {
 }
 
 impl RankResponse {
-    fn from_pb(r: pb::RankCouriersResponse, include_details: bool, started: Instant) -> Self {
+    /// `live`: the live search, and each courier's position age in seconds.
+    fn from_pb(
+        r: pb::RankCouriersResponse,
+        include_details: bool,
+        live: Option<(RechercheLive, HashMap<String, f64>)>,
+        started: Instant,
+    ) -> Self {
+        let (recherche_live, ages) = live.unzip();
+        let age = |id: &str| ages.as_ref().and_then(|ages| ages.get(id).copied());
         let stats = r.stats.unwrap_or_default();
         let w = r.weights.unwrap_or_default();
         let delivery_type = delivery_type_from_pb(r.delivery_type());
@@ -353,6 +404,7 @@ impl RankResponse {
             .into_iter()
             .map(|c| LivreurClasse {
                 rang: c.rank,
+                age_position_s: age(&c.courier_id),
                 livreur_id: c.courier_id,
                 score_final: c.closeness,
                 details: c.details.map(|d| Details {
@@ -374,6 +426,7 @@ impl RankResponse {
                 .into_iter()
                 .map(|x| Rejet {
                     raison: raison(x.reason()),
+                    age_position_s: age(&x.courier_id),
                     livreur_id: x.courier_id,
                     distance_ramassage_km: x.distance_pickup_km,
                     distance_livraison_km: x.distance_dropoff_km,
@@ -409,6 +462,7 @@ impl RankResponse {
                 },
                 duree_traitement_ms: started.elapsed().as_secs_f64() * 1e3,
                 candidats_rejetes_details: rejets,
+                recherche_live,
             },
         }
     }
@@ -422,6 +476,11 @@ impl RankResponse {
 /// too small for the parcel are filtered out; the rest are weighed with AHP over four criteria
 /// (proximity, capacity, vehicle type, reputation) and ranked with TOPSIS. No eligible courier
 /// is a 200 with an empty list.
+///
+/// Without `livreurs_candidats` the tenant's live couriers are ranked: those with a position
+/// younger than `ARAS_FLEET_MAX_POSITION_AGE` inside the circle that holds the ellipse (at most
+/// `ARAS_FLEET_MAX_CANDIDATES`, nearest its centre first); each ranked courier then carries its
+/// position's age and `metadata.recherche_live` says how they were found.
 #[utoipa::path(post, path = "/api/v1/livreurs/rank", tag = "livreurs",
     request_body = RankRequest,
     params(("X-Correlation-ID" = Option<String>, Header, description = "Echoed; generated when absent")),
@@ -433,12 +492,33 @@ impl RankResponse {
     ))]
 pub async fn rank(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Extension(correlation_id): Extension<CorrelationId>,
-    ApiJson(body): ApiJson<RankRequest>,
+    ApiJson(mut body): ApiJson<RankRequest>,
 ) -> Result<Json<RankResponse>, ApiError> {
     let started = Instant::now();
     let include_details = body.options.include_details;
-    let request = state.request(body.into_pb()?, &correlation_id);
+    let (candidates, live) = match body.livreurs_candidats.take() {
+        Some(given) if given.is_empty() => {
+            return Err(ApiError::InvalidInput(
+                "livreurs_candidats: must hold at least one courier".into(),
+            ));
+        }
+        Some(given) => (given.into_iter().map(candidate_to_pb).collect(), None),
+        None => {
+            let (couriers, search) = live_candidates(&state, &principal, &body).await?;
+            let now = fleet::now_ms();
+            let ages = couriers
+                .iter()
+                .map(|c| (c.courier_id.clone(), age_s(c.timestamp_ms, now)))
+                .collect();
+            (
+                couriers.iter().map(live_to_pb).collect(),
+                Some((search, ages)),
+            )
+        }
+    };
+    let request = state.request(body.into_pb(candidates)?, &correlation_id);
     let response = state
         .ranking
         .clone()
@@ -448,8 +528,415 @@ pub async fn rank(
     Ok(Json(RankResponse::from_pb(
         response.into_inner(),
         include_details,
+        live,
         started,
     )))
+}
+
+/// Seconds from `then_ms` to `now_ms` (0 for a fix a hair in the future).
+fn age_s(then_ms: u64, now_ms: u64) -> f64 {
+    Duration::from_millis(now_ms.saturating_sub(then_ms)).as_secs_f64()
+}
+
+/// The tenant's live couriers that may serve the announcement: one radius search around the
+/// centre of the circle holding the ellipse. Points and tolerance are checked here with the
+/// ranking's own rules, because the search needs them before the ranking service sees them.
+async fn live_candidates(
+    state: &AppState,
+    principal: &Principal,
+    body: &RankRequest,
+) -> Result<(Vec<LiveCourier>, RechercheLive), ApiError> {
+    let invalid = |e: InvalidInput| ApiError::InvalidInput(e.to_string());
+    let point = |p: &Point, field: &str| {
+        LatLon::new(p.latitude, p.longitude).map_err(|e| invalid(e.within(field)))
+    };
+    let pickup = point(&body.annonce.point_ramassage, "annonce.point_ramassage")?;
+    let dropoff = point(&body.annonce.point_livraison, "annonce.point_livraison")?;
+    let tolerance_km = match body.options.tolerance_spatiale_km {
+        Some(km) => Positive::new("options.tolerance_spatiale_km", km)
+            .map_err(invalid)?
+            .get(),
+        None => delivery_type(body.annonce.type_livraison).default_tolerance_km(),
+    };
+    let (centre, radius_km) = Ellipse::new(pickup, dropoff, tolerance_km).bounding_circle();
+    let nearby = state
+        .fleet
+        .nearby(
+            principal.tenant.as_str(),
+            (centre.lat(), centre.lon()),
+            radius_km,
+            fleet::now_ms(),
+        )
+        .await?;
+    let search = RechercheLive {
+        centre: PointOut {
+            latitude: centre.lat(),
+            longitude: centre.lon(),
+        },
+        rayon_km: radius_km,
+        candidats_trouves: u32::try_from(nearby.couriers.len()).unwrap_or(u32::MAX),
+        positions_perimees: u32::try_from(nearby.stale).unwrap_or(u32::MAX),
+        age_position_max_s: state.fleet.config.max_position_age.as_secs_f64(),
+        limite_atteinte: nearby.truncated,
+    };
+    Ok((nearby.couriers, search))
+}
+
+fn delivery_type(t: TypeLivraison) -> DeliveryType {
+    match t {
+        TypeLivraison::Standard => DeliveryType::Standard,
+        TypeLivraison::Express => DeliveryType::Express,
+        TypeLivraison::Sameday => DeliveryType::Sameday,
+    }
+}
+
+// ---------------------------------------------------------------- live couriers
+
+/// The longest courier id accepted, in bytes.
+const MAX_COURIER_ID_BYTES: usize = 128;
+
+/// How far ahead of the gateway's clock a position's timestamp may be (clock skew).
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5);
+
+fn check_courier_id(id: &str, field: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_COURIER_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(ApiError::InvalidInput(format!(
+            "{field}: must be 1 to {MAX_COURIER_ID_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A position report as sent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionIn {
+    /// Degrees, −85.05 to 85.05 (the range of Redis's geo index).
+    #[schema(example = 48.8566, minimum = -85.05112878, maximum = 85.05112878)]
+    latitude: f64,
+    /// Degrees, −180 to 180.
+    #[schema(example = 2.3522, minimum = -180.0, maximum = 180.0)]
+    longitude: f64,
+    /// When the position was taken: RFC 3339 in UTC (`2026-12-06T10:15:00Z`), at most 5 s
+    /// ahead of the gateway's clock; the gateway's clock when absent.
+    #[schema(example = "2026-12-06T10:15:00.250Z")]
+    timestamp: Option<String>,
+}
+
+impl PositionIn {
+    /// The report for `courier_id`, or why it is refused; `field` names it in the error.
+    fn validate(
+        self,
+        courier_id: String,
+        field: &str,
+        now_ms: u64,
+    ) -> Result<PositionUpdate, ApiError> {
+        let invalid = |what: &str, message: String| {
+            ApiError::InvalidInput(format!("{field}{what}: {message}"))
+        };
+        if !self.latitude.is_finite() || self.latitude.abs() > fleet::MAX_LATITUDE {
+            return Err(invalid(
+                "latitude",
+                format!(
+                    "must be within [-{max}, {max}] (the range of the geo index), got {}",
+                    self.latitude,
+                    max = fleet::MAX_LATITUDE
+                ),
+            ));
+        }
+        if !self.longitude.is_finite() || self.longitude.abs() > 180.0 {
+            return Err(invalid(
+                "longitude",
+                format!("must be within [-180, 180], got {}", self.longitude),
+            ));
+        }
+        let timestamp_ms = match &self.timestamp {
+            None => now_ms,
+            Some(text) => {
+                let at = humantime::parse_rfc3339(text).map_err(|e| {
+                    invalid("timestamp", format!("{text:?} is not RFC 3339 in UTC: {e}"))
+                })?;
+                let ms = at
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_err(|_| invalid("timestamp", format!("{text:?} is before 1970")))?
+                    .as_millis();
+                let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+                let latest = now_ms + u64::try_from(MAX_CLOCK_SKEW.as_millis()).unwrap_or(0);
+                if ms > latest {
+                    return Err(invalid(
+                        "timestamp",
+                        format!(
+                            "{text:?} is in the future (more than 5 s ahead of the gateway's clock)"
+                        ),
+                    ));
+                }
+                ms
+            }
+        };
+        Ok(PositionUpdate {
+            courier_id,
+            latitude: self.latitude,
+            longitude: self.longitude,
+            timestamp_ms,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PositionOut {
+    latitude: f64,
+    longitude: f64,
+    /// RFC 3339, UTC.
+    timestamp: String,
+    /// Seconds since it was taken.
+    age_s: f64,
+    /// Older than `ARAS_FLEET_MAX_POSITION_AGE`: live ranking ignores it.
+    perimee: bool,
+}
+
+/// A registered courier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LivreurOut {
+    livreur_id: String,
+    #[serde(flatten)]
+    profil: Profile,
+    /// Its last position; `null` when offline or never reported.
+    position: Option<PositionOut>,
+}
+
+/// Registers a courier's profile, or replaces it (its position is kept).
+#[utoipa::path(put, path = "/api/v1/livreurs/{livreur_id}", tag = "livreurs",
+    request_body = Profile,
+    params(("livreur_id" = String, Path, description = "1 to 128 bytes")),
+    responses(
+        (status = 201, description = "Registered", body = LivreurOut),
+        (status = 200, description = "Profile replaced", body = LivreurOut),
+        (status = 422, description = "A field breaks a rule", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(livreur_id): Path<String>,
+    ApiJson(profile): ApiJson<Profile>,
+) -> Result<Response, ApiError> {
+    check_courier_id(&livreur_id, "livreur_id")?;
+    profile
+        .validate()
+        .map_err(|e| ApiError::InvalidInput(e.to_string()))?;
+    let tenant = principal.tenant.as_str();
+    let created = state.fleet.register(tenant, &livreur_id, &profile).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(courier(&state, tenant, livreur_id).await?)).into_response())
+}
+
+async fn courier(
+    state: &AppState,
+    tenant: &str,
+    livreur_id: String,
+) -> Result<LivreurOut, ApiError> {
+    let registered = state
+        .fleet
+        .get(tenant, &livreur_id)
+        .await?
+        .ok_or_else(|| fleet::FleetError::UnknownCourier(livreur_id.clone()))?;
+    let now = fleet::now_ms();
+    let position = registered.position.map(|(latitude, longitude, ms)| {
+        let age_s = age_s(ms, now);
+        PositionOut {
+            latitude,
+            longitude,
+            timestamp: humantime::format_rfc3339_millis(
+                SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
+            )
+            .to_string(),
+            age_s,
+            perimee: age_s > state.fleet.config.max_position_age.as_secs_f64(),
+        }
+    });
+    Ok(LivreurOut {
+        livreur_id,
+        profil: registered.profile,
+        position,
+    })
+}
+
+/// A registered courier's profile and last position.
+#[utoipa::path(get, path = "/api/v1/livreurs/{livreur_id}", tag = "livreurs",
+    params(("livreur_id" = String, Path)),
+    responses(
+        (status = 200, description = "The courier", body = LivreurOut),
+        (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(livreur_id): Path<String>,
+) -> Result<Json<LivreurOut>, ApiError> {
+    Ok(Json(
+        courier(&state, principal.tenant.as_str(), livreur_id).await?,
+    ))
+}
+
+/// What became of a position report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PositionAck {
+    livreur_id: String,
+    /// `false`: not newer than the position held, which stays (a late or repeated report).
+    appliquee: bool,
+}
+
+/// Reports where a registered courier is now.
+///
+/// A report not newer than the one held is ignored (200 with `appliquee: false`): reports may
+/// arrive late or twice, and the newest wins.
+#[utoipa::path(post, path = "/api/v1/livreurs/{livreur_id}/position", tag = "livreurs",
+    request_body = PositionIn,
+    params(("livreur_id" = String, Path)),
+    responses(
+        (status = 200, description = "Applied, or ignored as not newer", body = PositionAck),
+        (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Coordinates out of range, a timestamp in the future or malformed", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn report_position(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(livreur_id): Path<String>,
+    ApiJson(position): ApiJson<PositionIn>,
+) -> Result<Json<PositionAck>, ApiError> {
+    check_courier_id(&livreur_id, "livreur_id")?;
+    let report = position.validate(livreur_id.clone(), "", fleet::now_ms())?;
+    let outcome = state
+        .fleet
+        .update(principal.tenant.as_str(), &[report])
+        .await?;
+    match outcome.as_slice() {
+        [UpdateOutcome::UnknownCourier] => {
+            Err(fleet::FleetError::UnknownCourier(livreur_id).into())
+        }
+        [applied] => Ok(Json(PositionAck {
+            livreur_id,
+            appliquee: *applied == UpdateOutcome::Applied,
+        })),
+        _ => Err(fleet::FleetError::Malformed("one outcome per report".into()).into()),
+    }
+}
+
+/// Takes a courier offline: its position is forgotten (live ranking skips it), its profile
+/// kept; its next report brings it back.
+#[utoipa::path(delete, path = "/api/v1/livreurs/{livreur_id}/position", tag = "livreurs",
+    params(("livreur_id" = String, Path)),
+    responses(
+        (status = 204, description = "Offline"),
+        (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn go_offline(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(livreur_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .fleet
+        .offline(principal.tenant.as_str(), &livreur_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One courier's report in a batch.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchPosition {
+    livreur_id: String,
+    /// As in a single report.
+    latitude: f64,
+    longitude: f64,
+    timestamp: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionBatch {
+    /// 1 to `ARAS_FLEET_MAX_BATCH` (10,000) reports, applied in order.
+    #[schema(min_items = 1, max_items = 10000)]
+    positions: Vec<BatchPosition>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchAck {
+    appliquees: u32,
+    /// Not newer than the position held: ignored.
+    ignorees: Vec<String>,
+    /// Not registered: ignored.
+    inconnus: Vec<String>,
+}
+
+/// A fleet's tick: many couriers' positions in one call.
+///
+/// Every report is checked first; one bad report refuses the whole batch (422 naming it) and
+/// nothing is stored. Reports for unregistered couriers, or not newer than the held position,
+/// are ignored and listed.
+#[utoipa::path(post, path = "/api/v1/livreurs/positions", tag = "livreurs",
+    request_body = PositionBatch,
+    responses(
+        (status = 200, description = "Applied; the ignored listed", body = BatchAck),
+        (status = 422, description = "Empty, over the limit, or a report breaks a rule (the detail names it)", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::BodyRefusals,
+        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn report_positions(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(batch): ApiJson<PositionBatch>,
+) -> Result<Json<BatchAck>, ApiError> {
+    let max = state.fleet.config.max_batch;
+    if batch.positions.is_empty() || batch.positions.len() > max {
+        return Err(ApiError::InvalidInput(format!(
+            "positions: holds {} reports, must hold 1 to {max}",
+            batch.positions.len()
+        )));
+    }
+    let now = fleet::now_ms();
+    let reports = batch
+        .positions
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let field = format!("positions[{i}].");
+            check_courier_id(&p.livreur_id, &format!("{field}livreur_id"))?;
+            let position = PositionIn {
+                latitude: p.latitude,
+                longitude: p.longitude,
+                timestamp: p.timestamp,
+            };
+            position.validate(p.livreur_id, &field, now)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcomes = state
+        .fleet
+        .update(principal.tenant.as_str(), &reports)
+        .await?;
+    let mut ack = BatchAck {
+        appliquees: 0,
+        ignorees: Vec::new(),
+        inconnus: Vec::new(),
+    };
+    for (report, outcome) in reports.into_iter().zip(outcomes) {
+        match outcome {
+            UpdateOutcome::Applied => ack.appliquees += 1,
+            UpdateOutcome::NotNewer => ack.ignorees.push(report.courier_id),
+            UpdateOutcome::UnknownCourier => ack.inconnus.push(report.courier_id),
+        }
+    }
+    Ok(Json(ack))
 }
 
 /// Health of the courier-ranking module: 200 when the ranking service serves, else 503.

@@ -1,0 +1,437 @@
+//! Live dispatch: courier profiles and positions in the real Redis, ranked through the gateway
+//! and the real ranking service without `livreurs_candidats`.
+
+use std::time::{Duration, SystemTime};
+
+use aras_domain::tenant::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TestApp, api_key, assert_problem, dead_address, gateway_config, other_tenant, run_id,
+    seed_request, spawn_app_with, spawn_gateway,
+};
+
+/// A gateway whose fleet keys are this test's own.
+async fn app(test: &str) -> TestApp {
+    let mut config = gateway_config();
+    config.redis.prefix = format!("{}:fleet-{test}:", run_id());
+    config.fleet.max_batch = 5;
+    config.fleet.max_position_age = Duration::from_secs(60);
+    spawn_app_with(config).await
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+fn ago(seconds: u64) -> String {
+    rfc3339(SystemTime::now() - Duration::from_secs(seconds))
+}
+
+impl TestApp {
+    async fn put_json(&self, path: &str, body: &Value) -> (u16, String, Value) {
+        let response = self
+            .client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("the gateway answers");
+        split(response).await
+    }
+
+    async fn delete(&self, path: &str) -> u16 {
+        let response = self.client.delete(self.url(path)).send().await.unwrap();
+        response.status().as_u16()
+    }
+
+    /// Registers the seed's courier `index` (0 or 1) and reports its seed position, `age_s` old.
+    async fn seed_courier(&self, index: usize, age_s: u64) -> String {
+        let courier = &seed_request()["livreurs_candidats"][index];
+        let id = courier["livreur_id"].as_str().unwrap().to_owned();
+        let (status, _, body) = self
+            .put_json(
+                &format!("/api/v1/livreurs/{id}"),
+                &json!({
+                    "reputation": courier["reputation"],
+                    "capacite_max_kg": courier["capacite_max_kg"],
+                    "type_vehicule": courier["type_vehicule"],
+                }),
+            )
+            .await;
+        assert!(status == 201 || status == 200, "{status} {body}");
+        let mut position = courier["position_actuelle"].clone();
+        position["timestamp"] = json!(ago(age_s));
+        let (status, _, body) = self
+            .post_json(&format!("/api/v1/livreurs/{id}/position"), &position)
+            .await;
+        assert_eq!((status, &body["appliquee"]), (200, &json!(true)), "{body}");
+        id
+    }
+}
+
+async fn split(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, content_type, body)
+}
+
+fn live_request() -> Value {
+    let mut request = seed_request();
+    request
+        .as_object_mut()
+        .unwrap()
+        .remove("livreurs_candidats");
+    request["options"] = json!({ "include_details": true });
+    request
+}
+
+#[tokio::test]
+async fn a_registered_courier_reports_positions_and_the_newest_wins() {
+    let app = app("positions").await;
+    let path = "/api/v1/livreurs/LIV-9";
+    let profile = json!({"reputation": 7.5, "capacite_max_kg": 20, "type_vehicule": "velo"});
+    let created = app.put_json(path, &profile).await;
+    assert_eq!(created.0, 201, "{}", created.2);
+    assert_eq!(created.2["livreur_id"], "LIV-9");
+    assert_eq!(created.2["type_vehicule"], "velo");
+    assert_eq!(created.2["position"], Value::Null);
+    let replaced = app
+        .put_json(
+            path,
+            &json!({"reputation": 8.0, "capacite_max_kg": 25, "type_vehicule": "velo", "capacite_volume_m3": 0.2}),
+        )
+        .await;
+    assert_eq!(replaced.0, 200, "{}", replaced.2);
+    assert_eq!(replaced.2["reputation"], 8.0);
+    assert_eq!(replaced.2["capacite_volume_m3"], 0.2);
+
+    let report = |latitude: f64, timestamp: String| json!({"latitude": latitude, "longitude": 2.35, "timestamp": timestamp});
+    let first = app
+        .post_json(&format!("{path}/position"), &report(48.85, ago(10)))
+        .await;
+    assert_eq!(first.0, 200, "{}", first.2);
+    assert_eq!(first.2["appliquee"], true);
+    // Older than the one held: ignored, and the held position stays.
+    let late = app
+        .post_json(&format!("{path}/position"), &report(48.90, ago(20)))
+        .await;
+    assert_eq!((late.0, &late.2["appliquee"]), (200, &json!(false)));
+    // In the future: refused.
+    let future = rfc3339(SystemTime::now() + Duration::from_mins(1));
+    assert_problem(
+        &app.post_json(&format!("{path}/position"), &report(48.91, future))
+            .await,
+        422,
+        "timestamp: ",
+    );
+    // Out of the geo index's range, malformed time: refused.
+    assert_problem(
+        &app.post_json(&format!("{path}/position"), &report(86.0, ago(1)))
+            .await,
+        422,
+        "latitude: must be within [-85.05112878, 85.05112878]",
+    );
+    assert_problem(
+        &app.post_json(
+            &format!("{path}/position"),
+            &json!({"latitude": 48.0, "longitude": 2.0, "timestamp": "yesterday"}),
+        )
+        .await,
+        422,
+        "timestamp: \"yesterday\" is not RFC 3339",
+    );
+    let (status, _, held) = app.get(path).await;
+    assert_eq!(status, 200);
+    assert!(
+        (held["position"]["latitude"].as_f64().unwrap() - 48.85).abs() < 1e-5,
+        "{held}"
+    );
+    let age = held["position"]["age_s"].as_f64().unwrap();
+    assert!((9.0..60.0).contains(&age), "{held}");
+    assert_eq!(held["position"]["perimee"], false);
+
+    // Unregistered: 404 for a report, a lookup and going offline.
+    assert_problem(
+        &app.post_json("/api/v1/livreurs/NOBODY/position", &report(48.0, ago(1)))
+            .await,
+        404,
+        "no courier \"NOBODY\" is registered",
+    );
+    assert_eq!(app.get("/api/v1/livreurs/NOBODY").await.0, 404);
+    assert_eq!(app.delete("/api/v1/livreurs/NOBODY/position").await, 404);
+    // A bad profile is refused and the stored one kept.
+    assert_problem(
+        &app.put_json(
+            path,
+            &json!({"reputation": 11, "capacite_max_kg": 20, "type_vehicule": "velo"}),
+        )
+        .await,
+        422,
+        "reputation: must be within [0, 10]",
+    );
+    assert_eq!(app.get(path).await.2["reputation"], 8.0);
+
+    // Offline: the position goes, the profile stays; the next report brings it back.
+    assert_eq!(app.delete(&format!("{path}/position")).await, 204);
+    let offline = app.get(path).await.2;
+    assert_eq!(
+        (&offline["position"], &offline["reputation"]),
+        (&Value::Null, &json!(8.0))
+    );
+    let back = app
+        .post_json(&format!("{path}/position"), &report(48.86, ago(0)))
+        .await;
+    assert_eq!(back.2["appliquee"], true, "{}", back.2);
+}
+
+#[tokio::test]
+async fn a_batch_is_checked_whole_and_applied_in_order() {
+    let app = app("batch").await;
+    app.seed_courier(0, 30).await;
+    app.seed_courier(1, 30).await;
+    // Where and when, not the age, which moves on.
+    let held = |courier: Value| {
+        let p = &courier["position"];
+        (
+            p["latitude"].clone(),
+            p["longitude"].clone(),
+            p["timestamp"].clone(),
+        )
+    };
+    let before = held(app.get("/api/v1/livreurs/LIV-001").await.2);
+    assert!(before.2.is_string(), "{before:?}");
+
+    // One bad report refuses the batch, naming it; nothing is stored.
+    let bad = json!({"positions": [
+        {"livreur_id": "LIV-001", "latitude": 48.0, "longitude": 2.0},
+        {"livreur_id": "LIV-002", "latitude": 48.0, "longitude": 200.0},
+    ]});
+    assert_problem(
+        &app.post_json("/api/v1/livreurs/positions", &bad).await,
+        422,
+        "positions[1].longitude: must be within [-180, 180]",
+    );
+    assert_eq!(held(app.get("/api/v1/livreurs/LIV-001").await.2), before);
+
+    // Over the limit (5 here) and empty: refused.
+    let many: Vec<Value> = (0..6)
+        .map(|_| json!({"livreur_id": "LIV-001", "latitude": 48.0, "longitude": 2.0}))
+        .collect();
+    assert_problem(
+        &app.post_json("/api/v1/livreurs/positions", &json!({ "positions": many }))
+            .await,
+        422,
+        "holds 6 reports, must hold 1 to 5",
+    );
+    assert_problem(
+        &app.post_json("/api/v1/livreurs/positions", &json!({"positions": []}))
+            .await,
+        422,
+        "holds 0 reports",
+    );
+
+    let tick = json!({"positions": [
+        {"livreur_id": "LIV-001", "latitude": 48.861, "longitude": 2.338},
+        {"livreur_id": "LIV-002", "latitude": 48.0, "longitude": 2.0, "timestamp": ago(120)},
+        {"livreur_id": "GHOST", "latitude": 48.0, "longitude": 2.0},
+    ]});
+    let (status, _, ack) = app.post_json("/api/v1/livreurs/positions", &tick).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(
+        ack,
+        json!({"appliquees": 1, "ignorees": ["LIV-002"], "inconnus": ["GHOST"]})
+    );
+    let moved = app.get("/api/v1/livreurs/LIV-001").await.2;
+    assert!((moved["position"]["latitude"].as_f64().unwrap() - 48.861).abs() < 1e-5);
+    let kept = app.get("/api/v1/livreurs/LIV-002").await.2;
+    assert!((kept["position"]["latitude"].as_f64().unwrap() - 48.8556).abs() < 1e-5);
+}
+
+#[tokio::test]
+async fn live_ranking_ranks_the_fresh_couriers_near_the_announcement_like_given_ones() {
+    let app = app("rank").await;
+    app.seed_courier(0, 5).await;
+    app.seed_courier(1, 5).await;
+
+    let (status, _, live) = app
+        .post_json("/api/v1/livreurs/rank", &live_request())
+        .await;
+    assert_eq!(status, 200, "{live}");
+    let mut given_request = seed_request();
+    given_request["options"] = json!({ "include_details": true });
+    let given = app
+        .post_json("/api/v1/livreurs/rank", &given_request)
+        .await
+        .2;
+    let ids = |r: &Value| -> Vec<(String, f64)> {
+        r["livreurs_classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["livreur_id"].as_str().unwrap().to_owned(),
+                    c["score_final"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // The same couriers at the same places rank the same, live or given.
+    assert_eq!(ids(&live).len(), 2, "{live}");
+    for ((a, sa), (b, sb)) in ids(&live).iter().zip(ids(&given)) {
+        assert_eq!(*a, b);
+        assert!((sa - sb).abs() < 1e-4, "{sa} vs {sb}");
+    }
+    for courier in live["livreurs_classes"].as_array().unwrap() {
+        let age = courier["age_position_s"].as_f64().unwrap();
+        assert!((4.0..60.0).contains(&age), "{courier}");
+    }
+    assert!(given["livreurs_classes"][0].get("age_position_s").is_none());
+    let search = &live["metadata"]["recherche_live"];
+    assert_eq!(search["candidats_trouves"], 2, "{search}");
+    assert_eq!(search["positions_perimees"], 0);
+    assert_eq!(search["limite_atteinte"], false);
+    // Express: 5 km of tolerance; pickup and drop-off are 4.6004 km apart, so the circle's
+    // radius is half the longest path, (4.6004 + 2 × 5) / 2.
+    let radius = search["rayon_km"].as_f64().unwrap();
+    assert!((radius - 7.3002).abs() < 0.002, "{radius}");
+
+    // A courier far away is not a candidate; one whose position is stale is ignored (and
+    // counted); one offline is skipped; another tenant's courier is never seen.
+    let far = json!({"reputation": 9, "capacite_max_kg": 50, "type_vehicule": "camion"});
+    app.put_json("/api/v1/livreurs/LYON", &far).await;
+    app.post_json(
+        "/api/v1/livreurs/LYON/position",
+        &json!({"latitude": 45.764, "longitude": 4.8357}),
+    )
+    .await;
+    app.put_json("/api/v1/livreurs/STALE", &far).await;
+    let stale = app
+        .post_json(
+            "/api/v1/livreurs/STALE/position",
+            &json!({"latitude": 48.857, "longitude": 2.350, "timestamp": ago(120)}),
+        )
+        .await;
+    assert_eq!(stale.2["appliquee"], true);
+    assert_eq!(app.delete("/api/v1/livreurs/LIV-002/position").await, 204);
+    let theirs = api_key(&other_tenant(), Role::Manager).await;
+    let register = app
+        .client
+        .put(app.url("/api/v1/livreurs/THEIRS"))
+        .header("x-api-key", &theirs)
+        .json(&far)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+    let report = app
+        .client
+        .post(app.url("/api/v1/livreurs/THEIRS/position"))
+        .header("x-api-key", &theirs)
+        .json(&json!({"latitude": 48.857, "longitude": 2.351}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 200);
+
+    let (status, _, after) = app
+        .post_json("/api/v1/livreurs/rank", &live_request())
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(
+        ids(&after)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>(),
+        ["LIV-001"],
+        "{after}"
+    );
+    let search = &after["metadata"]["recherche_live"];
+    assert_eq!(search["candidats_trouves"], 1, "{search}");
+    assert_eq!(search["positions_perimees"], 1, "{search}");
+    // Met once, the stale position is dropped: the next search does not meet it again.
+    let again = app
+        .post_json("/api/v1/livreurs/rank", &live_request())
+        .await
+        .2;
+    assert_eq!(again["metadata"]["recherche_live"]["positions_perimees"], 0);
+    assert_eq!(
+        app.get("/api/v1/livreurs/STALE").await.2["position"],
+        Value::Null
+    );
+
+    // The other tenant sees only its own courier.
+    let theirs_ranked = app
+        .client
+        .post(app.url("/api/v1/livreurs/rank"))
+        .header("x-api-key", &theirs)
+        .json(&live_request())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs_ranked["livreurs_classes"][0]["livreur_id"], "THEIRS",
+        "{theirs_ranked}"
+    );
+    assert_eq!(
+        theirs_ranked["livreurs_classes"].as_array().unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn nobody_live_nearby_is_an_empty_ranking_but_an_empty_given_list_is_refused() {
+    let app = app("nobody").await;
+    let (status, _, body) = app
+        .post_json("/api/v1/livreurs/rank", &live_request())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["livreurs_classes"], json!([]));
+    assert_eq!(body["metadata"]["recherche_live"]["candidats_trouves"], 0);
+    assert_eq!(body["metadata"]["poids_ahp"]["est_coherent"], true);
+    let mut empty = seed_request();
+    empty["livreurs_candidats"] = json!([]);
+    assert_problem(
+        &app.post_json("/api/v1/livreurs/rank", &empty).await,
+        422,
+        "livreurs_candidats: must hold at least one courier",
+    );
+}
+
+#[tokio::test]
+async fn redis_down_fails_fleet_calls_with_503_and_given_rankings_still_work() {
+    let mut config = gateway_config();
+    config.redis.url = format!("redis://{}", dead_address().await);
+    let app = spawn_gateway(config).await;
+    app.wait_until_serving(&["ranking"]).await;
+    let registered = app
+        .put_json(
+            "/api/v1/livreurs/LIV-1",
+            &json!({"reputation": 5, "capacite_max_kg": 10, "type_vehicule": "moto"}),
+        )
+        .await;
+    assert_problem(
+        &registered,
+        503,
+        "live courier positions (Redis) are unavailable",
+    );
+    assert_problem(
+        &app.post_json("/api/v1/livreurs/rank", &live_request())
+            .await,
+        503,
+        "(Redis) are unavailable",
+    );
+    let (status, _, body) = app
+        .post_json("/api/v1/livreurs/rank", &seed_request())
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
