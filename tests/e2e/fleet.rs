@@ -16,7 +16,7 @@ async fn app(test: &str) -> TestApp {
     let mut config = gateway_config();
     config.redis.prefix = format!("{}:fleet-{test}:", run_id());
     config.fleet.max_batch = 5;
-    config.fleet.max_position_age = Duration::from_secs(60);
+    config.fleet.max_position_age = Duration::from_mins(1);
     spawn_app_with(config).await
 }
 

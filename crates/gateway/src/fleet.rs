@@ -29,7 +29,7 @@ pub struct FleetConfig {
         id = "fleet_max_candidates",
         long = "fleet-max-candidates",
         env = "ARAS_FLEET_MAX_CANDIDATES",
-        default_value_t = 2_000
+        default_value_t = 500
     )]
     pub max_candidates: usize,
 
@@ -177,28 +177,48 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('ZREM', KEYS[1], ARGV[1])";
 
 /// KEYS: positions, times, profiles. ARGV: longitude, latitude, radius km, count, oldest ms.
-/// Answers the stale count, then (id, longitude, latitude, ms, profile) per fresh courier,
-/// nearest the centre first; stale positions met are dropped.
+/// Answers the stale count, the found count, then (id, longitude, latitude, ms, profile) per
+/// fresh courier, nearest the centre first; stale positions met are dropped.
+///
+/// A search costs what its circle holds, not what it returns (Redis measures and sorts every
+/// member of the circle's geohash cells), so it starts at an eighth of the radius and doubles
+/// until it finds `count` couriers or reaches the full radius: in a dense city the nearest
+/// `count` come from a small circle, and they are the same couriers the full circle would rank
+/// first. Times and profiles are read with one HMGET per 1,000 couriers (`unpack` has a stack
+/// limit).
 const NEARBY: &str = r"
-local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2],
-  'BYRADIUS', ARGV[3], 'km', 'ASC', 'COUNT', ARGV[4], 'WITHCOORD')
+local radius, count = tonumber(ARGV[3]), tonumber(ARGV[4])
+local r = radius / 8
+local found
+while true do
+  found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2],
+    'BYRADIUS', r, 'km', 'ASC', 'COUNT', count, 'WITHCOORD')
+  if #found >= count or r >= radius then break end
+  r = math.min(radius, r * 2)
+end
 local out = {'0', tostring(#found)}
 local stale = 0
 local oldest = tonumber(ARGV[5])
-for _, item in ipairs(found) do
-  local id = item[1]
-  local seen = redis.call('HGET', KEYS[2], id)
-  local profile = redis.call('HGET', KEYS[3], id)
-  if not seen or not profile or tonumber(seen) < oldest then
-    stale = stale + 1
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
-  else
-    out[#out + 1] = id
-    out[#out + 1] = item[2][1]
-    out[#out + 1] = item[2][2]
-    out[#out + 1] = seen
-    out[#out + 1] = profile
+local ids = {}
+for i, item in ipairs(found) do ids[i] = item[1] end
+for from = 1, #ids, 1000 do
+  local to = math.min(from + 999, #ids)
+  local seen = redis.call('HMGET', KEYS[2], unpack(ids, from, to))
+  local profiles = redis.call('HMGET', KEYS[3], unpack(ids, from, to))
+  for k = 1, to - from + 1 do
+    local item = found[from + k - 1]
+    local id = item[1]
+    if not seen[k] or not profiles[k] or tonumber(seen[k]) < oldest then
+      stale = stale + 1
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
+    else
+      out[#out + 1] = id
+      out[#out + 1] = item[2][1]
+      out[#out + 1] = item[2][2]
+      out[#out + 1] = seen[k]
+      out[#out + 1] = profiles[k]
+    end
   end
 end
 out[1] = tostring(stale)

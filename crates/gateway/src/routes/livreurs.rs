@@ -612,7 +612,7 @@ fn check_courier_id(id: &str, field: &str) -> Result<(), ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct PositionIn {
     /// Degrees, −85.05 to 85.05 (the range of Redis's geo index).
-    #[schema(example = 48.8566, minimum = -85.05112878, maximum = 85.05112878)]
+    #[schema(example = 48.8566, minimum = -85.051_128_78, maximum = 85.051_128_78)]
     latitude: f64,
     /// Degrees, −180 to 180.
     #[schema(example = 2.3522, minimum = -180.0, maximum = 180.0)]
