@@ -99,7 +99,7 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
     let created = app.put_json(path, &profile).await;
     assert_eq!(created.0, 201, "{}", created.2);
     assert_eq!(created.2["livreur_id"], "LIV-9");
-    assert_eq!(created.2["type_vehicule"], "velo");
+    assert_eq!(created.2["profil"]["type_vehicule"], "velo");
     assert_eq!(created.2["position"], Value::Null);
     let replaced = app
         .put_json(
@@ -108,8 +108,8 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
         )
         .await;
     assert_eq!(replaced.0, 200, "{}", replaced.2);
-    assert_eq!(replaced.2["reputation"], 8.0);
-    assert_eq!(replaced.2["capacite_volume_m3"], 0.2);
+    assert_eq!(replaced.2["profil"]["reputation"], 8.0);
+    assert_eq!(replaced.2["profil"]["capacite_volume_m3"], 0.2);
 
     let report = |latitude: f64, timestamp: String| json!({"latitude": latitude, "longitude": 2.35, "timestamp": timestamp});
     let first = app
@@ -144,7 +144,7 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
         )
         .await,
         422,
-        "timestamp: \"yesterday\" is not RFC 3339",
+        "timestamp: \"yesterday\" is not an RFC 3339 date-time",
     );
     let (status, _, held) = app.get(path).await;
     assert_eq!(status, 200);
@@ -175,13 +175,13 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
         422,
         "reputation: must be within [0, 10]",
     );
-    assert_eq!(app.get(path).await.2["reputation"], 8.0);
+    assert_eq!(app.get(path).await.2["profil"]["reputation"], 8.0);
 
     // Offline: the position goes, the profile stays; the next report brings it back.
     assert_eq!(app.delete(&format!("{path}/position")).await, 204);
     let offline = app.get(path).await.2;
     assert_eq!(
-        (&offline["position"], &offline["reputation"]),
+        (&offline["position"], &offline["profil"]["reputation"]),
         (&Value::Null, &json!(8.0))
     );
     let back = app
@@ -398,6 +398,14 @@ async fn nobody_live_nearby_is_an_empty_ranking_but_an_empty_given_list_is_refus
     assert_eq!(body["livreurs_classes"], json!([]));
     assert_eq!(body["metadata"]["recherche_live"]["candidats_trouves"], 0);
     assert_eq!(body["metadata"]["poids_ahp"]["est_coherent"], true);
+    // Beyond the geo index's latitudes: refused, not a Redis error.
+    let mut polar = live_request();
+    polar["annonce"]["point_ramassage"]["latitude"] = json!(86.0);
+    assert_problem(
+        &app.post_json("/api/v1/livreurs/rank", &polar).await,
+        422,
+        "annonce.point_ramassage.latitude: live ranking covers latitudes within",
+    );
     let mut empty = seed_request();
     empty["livreurs_candidats"] = json!([]);
     assert_problem(

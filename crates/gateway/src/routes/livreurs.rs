@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -552,6 +552,15 @@ async fn live_candidates(
     };
     let pickup = point(&body.annonce.point_ramassage, "annonce.point_ramassage")?;
     let dropoff = point(&body.annonce.point_livraison, "annonce.point_livraison")?;
+    for (p, field) in [(pickup, "point_ramassage"), (dropoff, "point_livraison")] {
+        if p.lat().abs() > fleet::MAX_LATITUDE {
+            return Err(ApiError::InvalidInput(format!(
+                "annonce.{field}.latitude: live ranking covers latitudes within ±{} (the range of the geo index), got {}",
+                fleet::MAX_LATITUDE,
+                p.lat()
+            )));
+        }
+    }
     let tolerance_km = match body.options.tolerance_spatiale_km {
         Some(km) => Positive::new("options.tolerance_spatiale_km", km)
             .map_err(invalid)?
@@ -559,6 +568,8 @@ async fn live_candidates(
         None => delivery_type(body.annonce.type_livraison).default_tolerance_km(),
     };
     let (centre, radius_km) = Ellipse::new(pickup, dropoff, tolerance_km).bounding_circle();
+    // Half the Earth's circumference already covers it all.
+    let radius_km = radius_km.min(std::f64::consts::PI * aras_ranking_core::geo::EARTH_RADIUS_KM);
     let nearby = state
         .fleet
         .nearby(
@@ -592,16 +603,26 @@ fn delivery_type(t: TypeLivraison) -> DeliveryType {
 
 // ---------------------------------------------------------------- live couriers
 
-/// The longest courier id accepted, in bytes.
-const MAX_COURIER_ID_BYTES: usize = 128;
+/// The longest courier id accepted, in characters.
+const MAX_COURIER_ID_CHARS: usize = 128;
 
 /// How far ahead of the gateway's clock a position's timestamp may be (clock skew).
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5);
 
+/// A courier's id in a path. The pattern says what `check_courier_id` accepts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CourierPath {
+    /// 1 to 128 characters, no control character.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$")]
+    livreur_id: String,
+}
+
 fn check_courier_id(id: &str, field: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > MAX_COURIER_ID_BYTES || id.chars().any(char::is_control) {
+    let length = id.chars().count();
+    if length == 0 || length > MAX_COURIER_ID_CHARS || id.chars().any(char::is_control) {
         return Err(ApiError::InvalidInput(format!(
-            "{field}: must be 1 to {MAX_COURIER_ID_BYTES} bytes without control characters"
+            "{field}: must be 1 to {MAX_COURIER_ID_CHARS} characters, none a control character"
         )));
     }
     Ok(())
@@ -617,9 +638,9 @@ pub struct PositionIn {
     /// Degrees, −180 to 180.
     #[schema(example = 2.3522, minimum = -180.0, maximum = 180.0)]
     longitude: f64,
-    /// When the position was taken: RFC 3339 in UTC (`2026-12-06T10:15:00Z`), at most 5 s
-    /// ahead of the gateway's clock; the gateway's clock when absent.
-    #[schema(example = "2026-12-06T10:15:00.250Z")]
+    /// When the position was taken: RFC 3339 (`2026-12-06T10:15:00Z`, any offset), at most
+    /// 5 s ahead of the gateway's clock; the gateway's clock when absent.
+    #[schema(example = "2026-12-06T10:15:00.250Z", format = DateTime)]
     timestamp: Option<String>,
 }
 
@@ -653,14 +674,14 @@ impl PositionIn {
         let timestamp_ms = match &self.timestamp {
             None => now_ms,
             Some(text) => {
-                let at = humantime::parse_rfc3339(text).map_err(|e| {
-                    invalid("timestamp", format!("{text:?} is not RFC 3339 in UTC: {e}"))
+                let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+                    invalid(
+                        "timestamp",
+                        format!("{text:?} is not an RFC 3339 date-time: {e}"),
+                    )
                 })?;
-                let ms = at
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_err(|_| invalid("timestamp", format!("{text:?} is before 1970")))?
-                    .as_millis();
-                let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+                // Before 1970 is merely very old: kept as 0, and stale.
+                let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
                 let latest = now_ms + u64::try_from(MAX_CLOCK_SKEW.as_millis()).unwrap_or(0);
                 if ms > latest {
                     return Err(invalid(
@@ -698,7 +719,6 @@ pub struct PositionOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LivreurOut {
     livreur_id: String,
-    #[serde(flatten)]
     profil: Profile,
     /// Its last position; `null` when offline or never reported.
     position: Option<PositionOut>,
@@ -707,7 +727,7 @@ pub struct LivreurOut {
 /// Registers a courier's profile, or replaces it (its position is kept).
 #[utoipa::path(put, path = "/api/v1/livreurs/{livreur_id}", tag = "livreurs",
     request_body = Profile,
-    params(("livreur_id" = String, Path, description = "1 to 128 bytes")),
+    params(CourierPath),
     responses(
         (status = 201, description = "Registered", body = LivreurOut),
         (status = 200, description = "Profile replaced", body = LivreurOut),
@@ -718,7 +738,7 @@ pub struct LivreurOut {
 pub async fn register(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(livreur_id): Path<String>,
+    Path(CourierPath { livreur_id }): Path<CourierPath>,
     ApiJson(profile): ApiJson<Profile>,
 ) -> Result<Response, ApiError> {
     check_courier_id(&livreur_id, "livreur_id")?;
@@ -768,7 +788,7 @@ async fn courier(
 
 /// A registered courier's profile and last position.
 #[utoipa::path(get, path = "/api/v1/livreurs/{livreur_id}", tag = "livreurs",
-    params(("livreur_id" = String, Path)),
+    params(CourierPath),
     responses(
         (status = 200, description = "The courier", body = LivreurOut),
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
@@ -777,7 +797,7 @@ async fn courier(
 pub async fn get(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(livreur_id): Path<String>,
+    Path(CourierPath { livreur_id }): Path<CourierPath>,
 ) -> Result<Json<LivreurOut>, ApiError> {
     Ok(Json(
         courier(&state, principal.tenant.as_str(), livreur_id).await?,
@@ -798,7 +818,7 @@ pub struct PositionAck {
 /// arrive late or twice, and the newest wins.
 #[utoipa::path(post, path = "/api/v1/livreurs/{livreur_id}/position", tag = "livreurs",
     request_body = PositionIn,
-    params(("livreur_id" = String, Path)),
+    params(CourierPath),
     responses(
         (status = 200, description = "Applied, or ignored as not newer", body = PositionAck),
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
@@ -809,7 +829,7 @@ pub struct PositionAck {
 pub async fn report_position(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(livreur_id): Path<String>,
+    Path(CourierPath { livreur_id }): Path<CourierPath>,
     ApiJson(position): ApiJson<PositionIn>,
 ) -> Result<Json<PositionAck>, ApiError> {
     check_courier_id(&livreur_id, "livreur_id")?;
@@ -833,7 +853,7 @@ pub async fn report_position(
 /// Takes a courier offline: its position is forgotten (live ranking skips it), its profile
 /// kept; its next report brings it back.
 #[utoipa::path(delete, path = "/api/v1/livreurs/{livreur_id}/position", tag = "livreurs",
-    params(("livreur_id" = String, Path)),
+    params(CourierPath),
     responses(
         (status = 204, description = "Offline"),
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
@@ -842,7 +862,7 @@ pub async fn report_position(
 pub async fn go_offline(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-    Path(livreur_id): Path<String>,
+    Path(CourierPath { livreur_id }): Path<CourierPath>,
 ) -> Result<StatusCode, ApiError> {
     state
         .fleet
@@ -855,10 +875,15 @@ pub async fn go_offline(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchPosition {
+    /// 1 to 128 characters, no control character.
+    #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$")]
     livreur_id: String,
     /// As in a single report.
+    #[schema(minimum = -85.051_128_78, maximum = 85.051_128_78)]
     latitude: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
     longitude: f64,
+    #[schema(format = DateTime)]
     timestamp: Option<String>,
 }
 
