@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, api_key, assert_problem, dead_address, gateway_config, other_tenant, run_id,
-    seed_request, spawn_app_with, spawn_gateway,
+    seed_request, spawn_app_with, spawn_gateway, split,
 };
 
 /// A gateway whose fleet keys are this test's own.
@@ -68,17 +68,6 @@ impl TestApp {
         assert_eq!((status, &body["appliquee"]), (200, &json!(true)), "{body}");
         id
     }
-}
-
-async fn split(response: reqwest::Response) -> (u16, String, Value) {
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, content_type, body)
 }
 
 fn live_request() -> Value {

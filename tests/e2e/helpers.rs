@@ -444,7 +444,8 @@ impl TestApp {
     }
 }
 
-async fn split(response: reqwest::Response) -> (u16, String, Value) {
+/// The status, the content type and the parsed body (`Null` when not JSON).
+pub async fn split(response: reqwest::Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
     let content_type = response
         .headers()

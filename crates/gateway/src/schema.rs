@@ -208,3 +208,12 @@ pub enum BackendFailures {
     #[response(status = 504, content_type = "application/problem+json")]
     TimedOut(Problem),
 }
+
+/// The live couriers' store failing, for the fleet operations.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: `ApiError` builds this response
+pub enum FleetUnavailable {
+    /// Redis, which holds the live couriers, cannot be reached; retry shortly.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}

@@ -733,7 +733,7 @@ pub struct LivreurOut {
         (status = 200, description = "Profile replaced", body = LivreurOut),
         (status = 422, description = "A field breaks a rule", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         crate::schema::BodyRefusals,
-        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::FleetUnavailable,
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -792,7 +792,7 @@ async fn courier(
     responses(
         (status = 200, description = "The courier", body = LivreurOut),
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::FleetUnavailable,
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -824,7 +824,7 @@ pub struct PositionAck {
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Coordinates out of range, a timestamp in the future or malformed", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         crate::schema::BodyRefusals,
-        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::FleetUnavailable,
     ))]
 pub async fn report_position(
     State(state): State<AppState>,
@@ -857,7 +857,7 @@ pub async fn report_position(
     responses(
         (status = 204, description = "Offline"),
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::FleetUnavailable,
     ))]
 pub async fn go_offline(
     State(state): State<AppState>,
@@ -915,7 +915,7 @@ pub struct BatchAck {
         (status = 200, description = "Applied; the ignored listed", body = BatchAck),
         (status = 422, description = "Empty, over the limit, or a report breaks a rule (the detail names it)", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         crate::schema::BodyRefusals,
-        (status = 503, description = "Redis is unavailable", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        crate::schema::FleetUnavailable,
     ))]
 pub async fn report_positions(
     State(state): State<AppState>,
