@@ -1,23 +1,36 @@
-//! Live dispatch: courier profiles and positions in the real Redis, ranked through the gateway
-//! and the real ranking service without `livreurs_candidats`.
+//! Live dispatch through the gateway: courier profiles and positions kept by a real ranking
+//! service in the real Redis, ranked without `livreurs_candidats`.
 
 use std::time::{Duration, SystemTime};
 
 use aras_domain::tenant::Role;
+use aras_ranking::RankingConfig;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, api_key, assert_problem, dead_address, gateway_config, other_tenant, run_id,
-    seed_request, spawn_app_with, spawn_gateway, split,
+    TestApp, api_key, assert_problem, dead_address, gateway_config, other_tenant, seed_request,
+    spawn_app_with, split,
 };
 
-/// A gateway whose fleet keys are this test's own.
-async fn app(test: &str) -> TestApp {
+/// A ranking service with `config` on an ephemeral port; its address.
+async fn spawn_ranking(config: RankingConfig) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(aras_ranking::serve(config, listener, std::future::pending()));
+    addr
+}
+
+/// A gateway in front of a ranking service of the test's own (a fleet no other test sees),
+/// with batches of at most 5 reports and positions stale after a minute.
+async fn app() -> TestApp {
+    let mut ranking = RankingConfig::for_tests();
+    ranking.fleet.max_batch = 5;
+    ranking.fleet.max_position_age = Duration::from_mins(1);
     let mut config = gateway_config();
-    config.redis.prefix = format!("{}:fleet-{test}:", run_id());
-    config.fleet.max_batch = 5;
-    config.fleet.max_position_age = Duration::from_mins(1);
-    spawn_app_with(config).await
+    config.ranking_url = format!("http://{}", spawn_ranking(ranking).await);
+    let app = spawn_app_with(config).await;
+    app.wait_until_serving(&["fleet"]).await;
+    app
 }
 
 fn rfc3339(at: SystemTime) -> String {
@@ -82,7 +95,7 @@ fn live_request() -> Value {
 
 #[tokio::test]
 async fn a_registered_courier_reports_positions_and_the_newest_wins() {
-    let app = app("positions").await;
+    let app = app().await;
     let path = "/api/v1/livreurs/LIV-9";
     let profile = json!({"reputation": 7.5, "capacite_max_kg": 20, "type_vehicule": "velo"});
     let created = app.put_json(path, &profile).await;
@@ -119,13 +132,18 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
         422,
         "timestamp: ",
     );
-    // Out of the geo index's range, malformed time: refused.
+    // Out of range, malformed time: refused. Near a pole is fine.
     assert_problem(
-        &app.post_json(&format!("{path}/position"), &report(86.0, ago(1)))
+        &app.post_json(&format!("{path}/position"), &report(90.5, ago(1)))
             .await,
         422,
-        "latitude: must be within [-85.05112878, 85.05112878]",
+        "latitude: must be within [-90, 90]",
     );
+    assert_eq!(app.put_json("/api/v1/livreurs/POLE", &profile).await.0, 201);
+    let polar = app
+        .post_json("/api/v1/livreurs/POLE/position", &report(89.9, ago(1)))
+        .await;
+    assert_eq!((polar.0, &polar.2["appliquee"]), (200, &json!(true)), "{}", polar.2);
     assert_problem(
         &app.post_json(
             &format!("{path}/position"),
@@ -165,6 +183,15 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
         "reputation: must be within [0, 10]",
     );
     assert_eq!(app.get(path).await.2["profil"]["reputation"], 8.0);
+    // The ids of the static routes are reserved.
+    for reserved in ["rank", "health", "positions"] {
+        assert_problem(
+            &app.put_json(&format!("/api/v1/livreurs/{reserved}"), &profile)
+                .await,
+            422,
+            &format!("livreur_id: \"{reserved}\" is reserved"),
+        );
+    }
 
     // Offline: the position goes, the profile stays; the next report brings it back.
     assert_eq!(app.delete(&format!("{path}/position")).await, 204);
@@ -181,7 +208,7 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
 
 #[tokio::test]
 async fn a_batch_is_checked_whole_and_applied_in_order() {
-    let app = app("batch").await;
+    let app = app().await;
     app.seed_courier(0, 30).await;
     app.seed_courier(1, 30).await;
     // Where and when, not the age, which moves on.
@@ -244,7 +271,7 @@ async fn a_batch_is_checked_whole_and_applied_in_order() {
 
 #[tokio::test]
 async fn live_ranking_ranks_the_fresh_couriers_near_the_announcement_like_given_ones() {
-    let app = app("rank").await;
+    let app = app().await;
     app.seed_courier(0, 5).await;
     app.seed_courier(1, 5).await;
 
@@ -285,7 +312,7 @@ async fn live_ranking_ranks_the_fresh_couriers_near_the_announcement_like_given_
     let search = &live["metadata"]["recherche_live"];
     assert_eq!(search["candidats_trouves"], 2, "{search}");
     assert_eq!(search["positions_perimees"], 0);
-    assert_eq!(search["limite_atteinte"], false);
+    assert!(search.get("limite_atteinte").is_none(), "{search}");
     // Express: 5 km of tolerance; pickup and drop-off are 4.6004 km apart, so the circle's
     // radius is half the longest path, (4.6004 + 2 × 5) / 2.
     let radius = search["rayon_km"].as_f64().unwrap();
@@ -344,16 +371,14 @@ async fn live_ranking_ranks_the_fresh_couriers_near_the_announcement_like_given_
     let search = &after["metadata"]["recherche_live"];
     assert_eq!(search["candidats_trouves"], 1, "{search}");
     assert_eq!(search["positions_perimees"], 1, "{search}");
-    // Met once, the stale position is dropped: the next search does not meet it again.
+    // Reading changes nothing: the stale position is still held, and still ignored.
     let again = app
         .post_json("/api/v1/livreurs/rank", &live_request())
         .await
         .2;
-    assert_eq!(again["metadata"]["recherche_live"]["positions_perimees"], 0);
-    assert_eq!(
-        app.get("/api/v1/livreurs/STALE").await.2["position"],
-        Value::Null
-    );
+    assert_eq!(again["metadata"]["recherche_live"]["positions_perimees"], 1);
+    let held = app.get("/api/v1/livreurs/STALE").await.2;
+    assert_eq!(held["position"]["perimee"], true, "{held}");
 
     // The other tenant sees only its own courier.
     let theirs_ranked = app
@@ -379,7 +404,7 @@ async fn live_ranking_ranks_the_fresh_couriers_near_the_announcement_like_given_
 
 #[tokio::test]
 async fn nobody_live_nearby_is_an_empty_ranking_but_an_empty_given_list_is_refused() {
-    let app = app("nobody").await;
+    let app = app().await;
     let (status, _, body) = app
         .post_json("/api/v1/livreurs/rank", &live_request())
         .await;
@@ -387,13 +412,16 @@ async fn nobody_live_nearby_is_an_empty_ranking_but_an_empty_given_list_is_refus
     assert_eq!(body["livreurs_classes"], json!([]));
     assert_eq!(body["metadata"]["recherche_live"]["candidats_trouves"], 0);
     assert_eq!(body["metadata"]["poids_ahp"]["est_coherent"], true);
-    // Beyond the geo index's latitudes: refused, not a Redis error.
+    // Near the pole: ranked (nobody there); beyond it: refused.
     let mut polar = live_request();
-    polar["annonce"]["point_ramassage"]["latitude"] = json!(86.0);
+    polar["annonce"]["point_ramassage"]["latitude"] = json!(89.5);
+    let (status, _, body) = app.post_json("/api/v1/livreurs/rank", &polar).await;
+    assert_eq!((status, &body["livreurs_classes"]), (200, &json!([])), "{body}");
+    polar["annonce"]["point_ramassage"]["latitude"] = json!(90.5);
     assert_problem(
         &app.post_json("/api/v1/livreurs/rank", &polar).await,
         422,
-        "annonce.point_ramassage.latitude: live ranking covers latitudes within",
+        "annonce.point_ramassage.latitude: must be within [-90, 90]",
     );
     let mut empty = seed_request();
     empty["livreurs_candidats"] = json!([]);
@@ -406,10 +434,23 @@ async fn nobody_live_nearby_is_an_empty_ranking_but_an_empty_given_list_is_refus
 
 #[tokio::test]
 async fn redis_down_fails_fleet_calls_with_503_and_given_rankings_still_work() {
+    let mut ranking = RankingConfig::for_tests();
+    ranking.fleet.fleet_redis_url = Some(format!("redis://{}", dead_address().await));
     let mut config = gateway_config();
-    config.redis.url = format!("redis://{}", dead_address().await);
-    let app = spawn_gateway(config).await;
-    app.wait_until_serving(&["ranking"]).await;
+    config.ranking_url = format!("http://{}", spawn_ranking(ranking).await);
+    let app = spawn_app_with(config).await;
+    let health = app.get("/api/v1/health").await.2;
+    let fleet = health["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "fleet")
+        .cloned();
+    assert_eq!(
+        fleet.as_ref().map(|d| d["status"].clone()),
+        Some(json!("not_serving")),
+        "{health}"
+    );
     let registered = app
         .put_json(
             "/api/v1/livreurs/LIV-1",
@@ -419,13 +460,13 @@ async fn redis_down_fails_fleet_calls_with_503_and_given_rankings_still_work() {
     assert_problem(
         &registered,
         503,
-        "live courier positions (Redis) are unavailable",
+        "live couriers are unavailable: the fleet's Redis does not answer",
     );
     assert_problem(
         &app.post_json("/api/v1/livreurs/rank", &live_request())
             .await,
         503,
-        "(Redis) are unavailable",
+        "live couriers are unavailable: this ranking replica is not in sync",
     );
     let (status, _, body) = app
         .post_json("/api/v1/livreurs/rank", &seed_request())

@@ -121,9 +121,6 @@ pub struct GatewayConfig {
 
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
-
-    #[command(flatten)]
-    pub fleet: crate::fleet::FleetConfig,
 }
 
 impl GatewayConfig {

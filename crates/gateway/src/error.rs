@@ -4,7 +4,6 @@ use aras_common::problem::{Problem, http_status};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use crate::fleet::FleetError;
 use crate::observe;
 
 /// What went wrong with a request, named for what the caller can do about it.
@@ -44,9 +43,6 @@ pub enum ApiError {
     /// The gateway's database (credentials, jobs) cannot be reached or migrated.
     #[error("database: {0}")]
     Database(#[from] aras_catalog::CatalogError),
-    /// Live couriers: an unregistered one, or Redis failing.
-    #[error("fleet: {0}")]
-    Fleet(#[from] crate::fleet::FleetError),
 }
 
 impl ApiError {
@@ -71,19 +67,6 @@ impl ApiError {
             Self::Auth(error) => auth_problem(error),
             Self::Database(aras_catalog::CatalogError::Unavailable(_)) => database_unavailable(),
             Self::Database(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-            Self::Fleet(FleetError::UnknownCourier(id)) => Problem::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no courier {id:?} is registered: register it with PUT /api/v1/livreurs/{{livreur_id}}"
-                ),
-            ),
-            Self::Fleet(FleetError::Redis(_)) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "live courier positions (Redis) are unavailable, try again shortly",
-            ),
-            Self::Fleet(FleetError::Malformed(_)) => {
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
         }
     }
 }

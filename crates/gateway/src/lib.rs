@@ -7,7 +7,6 @@
 //! - `state`: the shared state: gRPC clients (balanced over replicas, behind an admission
 //!   limit), the cache, the rate limiter and the dependency list for health checks.
 //! - `cache`: the Redis recommendation cache, keyed by the catalog version.
-//! - `fleet`: live couriers (profiles, positions) in Redis, for live dispatch.
 //! - `jobs`: async jobs: the job store, the publisher and the outbox relay.
 //! - `error`: [`ApiError`], the one mapping of every failure to problem+json.
 //! - `extract`: the JSON body extractor whose rejections are problem+json too; `strict`: the
@@ -30,7 +29,6 @@ mod console;
 mod database;
 mod error;
 mod extract;
-mod fleet;
 mod jobs;
 mod observe;
 mod openapi;

@@ -209,11 +209,15 @@ pub enum BackendFailures {
     TimedOut(Problem),
 }
 
-/// The live couriers' store failing, for the fleet operations.
+/// The live couriers unavailable, for the fleet operations.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // documentation only: `ApiError` builds this response
 pub enum FleetUnavailable {
-    /// Redis, which holds the live couriers, cannot be reached; retry shortly.
+    /// The ranking service, or the Redis that holds its live couriers, cannot be reached (or
+    /// its replica is still loading them); retry shortly.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
+    /// The ranking service did not answer within the gateway's deadline.
+    #[response(status = 504, content_type = "application/problem+json")]
+    TimedOut(Problem),
 }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use aras_common::correlation::CorrelationId;
 use aras_proto::embedding::v1::embedding_client::EmbeddingClient;
 use aras_proto::embedding::v1::embedding_server::SERVICE_NAME as EMBEDDING;
+use aras_proto::ranking::v1::fleet_client::FleetClient;
+use aras_proto::ranking::v1::fleet_server::SERVICE_NAME as FLEET;
 use aras_proto::ranking::v1::ranking_client::RankingClient;
 use aras_proto::ranking::v1::ranking_server::SERVICE_NAME as RANKING;
 use aras_proto::recommender::v1::recommender_client::RecommenderClient;
@@ -23,7 +25,6 @@ use crate::auth::Authenticator;
 use crate::cache::Cache;
 use crate::config::GatewayConfig;
 use crate::database::Database;
-use crate::fleet::Fleet;
 use crate::jobs::Jobs;
 use crate::ratelimit::RateLimiter;
 
@@ -53,9 +54,9 @@ pub struct Inner {
     pub sentiment: SentimentClient<Admitted>,
     pub embedding: EmbeddingClient<Admitted>,
     pub recommender: RecommenderClient<Admitted>,
+    /// Live couriers, kept by the ranking service.
+    pub fleet: FleetClient<Admitted>,
     pub cache: Cache,
-    /// Live couriers (profiles and positions in Redis).
-    pub fleet: Fleet,
     pub rate_limiter: Option<RateLimiter>,
     pub jobs: Jobs,
     pub database: Arc<Database>,
@@ -111,11 +112,11 @@ impl AppState {
         let database = Arc::new(Database::new(&config.database)?);
         Ok(Self(Arc::new(Inner {
             ranking: RankingClient::new(admitted(ranking.clone(), limit)),
+            fleet: FleetClient::new(admitted(ranking.clone(), limit)),
             sentiment: SentimentClient::new(admitted(sentiment.clone(), limit)),
             embedding: EmbeddingClient::new(admitted(embedding.clone(), limit)),
             recommender: RecommenderClient::new(admitted(recommender.clone(), limit)),
             cache: Cache::connect(&config.redis, config.cache_ttl)?,
-            fleet: Fleet::connect(&config.redis, config.fleet.clone())?,
             rate_limiter: RateLimiter::new(&config.rate_limits, &config.redis)?,
             jobs: Jobs::new(config, Arc::clone(&database)),
             database,
@@ -126,6 +127,11 @@ impl AppState {
                 Dependency {
                     name: "ranking",
                     grpc_service: RANKING,
+                    channel: ranking.clone(),
+                },
+                Dependency {
+                    name: "fleet",
+                    grpc_service: FLEET,
                     channel: ranking,
                 },
                 Dependency {

@@ -1,9 +1,11 @@
-//! Ranking cost by candidate count: `cargo bench -p aras-ranking-core --bench rank`.
+//! Ranking cost by candidate count, and live ranking over an in-memory fleet:
+//! `cargo bench -p aras-ranking-core --bench rank`.
 use std::hint::black_box;
 
+use aras_ranking_core::live::{CourierIndex, Fix};
 use aras_ranking_core::{
-    Announcement, Courier, DeliveryType, LatLon, Positive, RankingOptions, Reputation, VehicleType,
-    rank,
+    Announcement, Courier, DeliveryType, LatLon, Positive, Profile, RankingOptions, Reputation,
+    Rules, VehicleType, rank,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -20,10 +22,12 @@ fn couriers(n: usize) -> Vec<Courier> {
         .map(|i| Courier {
             id: format!("LIV-{i:06}"),
             position: LatLon::new(48.70 + 0.35 * next(), 2.10 + 0.50 * next()).unwrap(),
-            reputation: Reputation::new(10.0 * next()).unwrap(),
-            capacity_kg: Positive::new("capacite_max_kg", 5.0 + 500.0 * next()).unwrap(),
-            capacity_volume_m3: None,
-            vehicle: VehicleType::ALL[i % VehicleType::ALL.len()],
+            profile: Profile {
+                reputation: Reputation::new(10.0 * next()).unwrap(),
+                capacity_kg: Positive::new("capacite_max_kg", 5.0 + 500.0 * next()).unwrap(),
+                capacity_volume_m3: None,
+                vehicle: VehicleType::ALL[i % VehicleType::ALL.len()],
+            },
         })
         .collect()
 }
@@ -55,5 +59,57 @@ fn bench_rank(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_rank);
+/// The load test's city (scripts/load-test-fleet): 100,000 couriers spread over 30 × 30 km
+/// around Paris, an express delivery from the centre to the Étoile; about 17,600 of them are in
+/// its ellipse, and every one is ranked. Throughput is per eligible courier.
+fn bench_live(c: &mut Criterion) {
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut index = CourierIndex::default();
+    for i in 0..100_000 {
+        let id = format!("C{i}");
+        index.register(
+            &id,
+            Profile {
+                reputation: Reputation::new(f64::from(i * 7 % 101) / 10.0).unwrap(),
+                capacity_kg: Positive::new("c", [10.0, 30.0, 50.0, 200.0, 800.0][i as usize % 5])
+                    .unwrap(),
+                capacity_volume_m3: None,
+                vehicle: VehicleType::ALL[(i as usize * 3) % 5],
+            },
+        );
+        let position = LatLon::new(48.72 + 0.27 * next(), 2.15 + 0.41 * next()).unwrap();
+        index.report(&id, Fix { position, at_ms: 1_000 });
+    }
+    let announcement = Announcement {
+        delivery_type: DeliveryType::Express,
+        pickup: LatLon::new(48.8566, 2.3522).unwrap(),
+        dropoff: LatLon::new(48.8738, 2.2950).unwrap(),
+        parcel_weight_kg: None,
+        parcel_volume_m3: None,
+    };
+    let options = RankingOptions {
+        top_k: std::num::NonZeroUsize::new(10),
+        ..RankingOptions::default()
+    };
+    let rules = Rules::new(&announcement, &options).unwrap();
+    let eligible = index.rank(&rules, 0, false, 10_000).unwrap().ranking.stats.eligible;
+    let mut group = c.benchmark_group("live");
+    group.throughput(Throughput::Elements(eligible as u64));
+    group.bench_function(format!("100000 couriers, {eligible} eligible, top 10"), |b| {
+        b.iter(|| {
+            index
+                .rank(black_box(&rules), 0, false, 10_000)
+                .unwrap()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_rank, bench_live);
 criterion_main!(benches);

@@ -1,8 +1,14 @@
 //! Positions on the Earth and the ellipse that decides which couriers can serve a delivery.
+//!
+//! Distances are great-circle distances on a sphere of radius [`EARTH_RADIUS_KM`], computed
+//! from unit vectors ([`UnitVector`]): a position's trigonometry is done once, when it is
+//! stored or parsed, and each distance after that is a chord (a subtraction and a square
+//! root) turned into an arc. Live dispatch measures thousands of couriers per ranking, and
+//! given candidates go through the same functions, so both get the same numbers.
 
 use crate::InvalidInput;
 
-/// Mean Earth radius used by the haversine formula, in km.
+/// Mean Earth radius, in km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0;
 
 /// A validated WGS84 position: latitude in [-90, 90], longitude in [-180, 180], both finite.
@@ -37,24 +43,73 @@ impl LatLon {
         self.lon
     }
 
-    /// Great-circle distance on a sphere of radius [`EARTH_RADIUS_KM`], in km.
-    pub fn haversine_km(self, other: Self) -> f64 {
-        let (phi1, phi2) = (self.lat.to_radians(), other.lat.to_radians());
-        let dphi = phi2 - phi1;
-        let dlambda = (other.lon - self.lon).to_radians();
-        let a =
-            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
-        // Clamp: rounding can push `a` a hair above 1 for antipodal points.
-        2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
+    /// Great-circle distance, in km.
+    pub fn distance_km(self, other: Self) -> f64 {
+        UnitVector::from(self).distance_km(UnitVector::from(other))
     }
+}
+
+/// A position as a point of the unit sphere (x towards 0°N 0°E, z towards the North Pole).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnitVector([f64; 3]);
+
+impl From<LatLon> for UnitVector {
+    fn from(p: LatLon) -> Self {
+        let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
+        let (sin_lat, cos_lat) = lat.sin_cos();
+        let (sin_lon, cos_lon) = lon.sin_cos();
+        Self([cos_lat * cos_lon, cos_lat * sin_lon, sin_lat])
+    }
+}
+
+impl UnitVector {
+    /// The cosine of the angle between the two positions.
+    #[inline]
+    pub fn dot(self, other: Self) -> f64 {
+        let (a, b) = (self.0, other.0);
+        a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+    }
+
+    /// Great-circle distance, in km: the chord between the two points, turned into an arc.
+    #[inline]
+    pub fn distance_km(self, other: Self) -> f64 {
+        let (a, b) = (self.0, other.0);
+        let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+        arc_km((dx * dx + dy * dy + dz * dz).sqrt())
+    }
+
+    fn to_lat_lon(self) -> LatLon {
+        let v = self.0;
+        LatLon {
+            lat: v[2].clamp(-1.0, 1.0).asin().to_degrees(),
+            lon: v[1].atan2(v[0]).to_degrees(),
+        }
+    }
+}
+
+/// The arc (km) under a chord of the unit sphere: 2R·asin(chord/2). Below half-chords of 0.01
+/// (arcs under ~127 km, every city delivery) the arcsine's series is exact to the last bit
+/// (its next term is under 1e-18 of the first) and far cheaper than `asin`.
+#[inline]
+fn arc_km(chord: f64) -> f64 {
+    let x = chord * 0.5;
+    let half_angle = if x < 0.01 {
+        let x2 = x * x;
+        x * (1.0
+            + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0 + x2 * (35.0 / 1152.0)))))
+    } else {
+        // Rounding can push the half-chord a hair above 1 for antipodal points.
+        x.min(1.0).asin()
+    };
+    2.0 * EARTH_RADIUS_KM * half_angle
 }
 
 /// The set of points P with d(P,F1) + d(P,F2) ≤ d(F1,F2) + 2·tolerance: every point from which a
 /// courier can reach the pickup F1 then the drop-off F2 with at most 2·tolerance km of detour.
 #[derive(Debug, Clone, Copy)]
 pub struct Ellipse {
-    pickup: LatLon,
-    dropoff: LatLon,
+    pickup: UnitVector,
+    dropoff: UnitVector,
     max_path_km: f64,
 }
 
@@ -74,12 +129,62 @@ impl EllipseCheck {
     }
 }
 
+/// A spherical cap (a circle on the sphere): the points within `radius_km` of `centre`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Circle {
+    pub centre: LatLon,
+    pub radius_km: f64,
+    centre_vector: UnitVector,
+    /// cos(radius / R): a point is inside when its dot product with the centre is at least this.
+    min_dot: f64,
+}
+
+impl Circle {
+    fn new(centre: UnitVector, radius_km: f64) -> Self {
+        let angle = (radius_km / EARTH_RADIUS_KM).min(std::f64::consts::PI);
+        Self {
+            centre: centre.to_lat_lon(),
+            radius_km: angle * EARTH_RADIUS_KM,
+            centre_vector: centre,
+            min_dot: angle.cos(),
+        }
+    }
+
+    /// Whether `point` is inside: one dot product, no trigonometry.
+    #[inline]
+    pub fn contains(&self, point: UnitVector) -> bool {
+        self.centre_vector.dot(point) >= self.min_dot
+    }
+
+    /// The latitude band and longitude range (degrees) that hold the circle: `None` for the
+    /// longitudes when the circle reaches a pole or spans them all.
+    pub fn bounds(&self) -> ((f64, f64), Option<(f64, f64)>) {
+        let angle = (self.radius_km / EARTH_RADIUS_KM).to_degrees();
+        let (south, north) = (self.centre.lat - angle, self.centre.lat + angle);
+        if south <= -90.0 || north >= 90.0 {
+            return ((south.max(-90.0), north.min(90.0)), None);
+        }
+        // The widest longitude span of a cap is where its edge touches a meridian:
+        // asin(sin r / cos φc).
+        let ratio = (self.radius_km / EARTH_RADIUS_KM).sin() / self.centre.lat.to_radians().cos();
+        if ratio >= 1.0 {
+            return ((south, north), None);
+        }
+        let half_span = ratio.asin().to_degrees();
+        (
+            (south, north),
+            Some((self.centre.lon - half_span, self.centre.lon + half_span)),
+        )
+    }
+}
+
 impl Ellipse {
     pub fn new(pickup: LatLon, dropoff: LatLon, tolerance_km: f64) -> Self {
+        let (pickup, dropoff) = (UnitVector::from(pickup), UnitVector::from(dropoff));
         Self {
             pickup,
             dropoff,
-            max_path_km: pickup.haversine_km(dropoff) + 2.0 * tolerance_km,
+            max_path_km: pickup.distance_km(dropoff) + 2.0 * tolerance_km,
         }
     }
 
@@ -87,38 +192,31 @@ impl Ellipse {
         self.max_path_km
     }
 
-    /// A circle holding the whole ellipse, for a radius query that must miss none of its
-    /// points: centred on the midpoint of the pickup→drop-off great circle, radius the
-    /// semi-major axis (half the longest path), plus a margin of a millionth and a metre for
-    /// rounding. A courier outside this circle cannot be inside the ellipse.
-    pub fn bounding_circle(&self) -> (LatLon, f64) {
-        let to_vector = |p: LatLon| {
-            let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
-            [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
-        };
-        let (a, b) = (to_vector(self.pickup), to_vector(self.dropoff));
+    /// A circle holding the whole ellipse, for a search that must miss none of its points:
+    /// centred on the midpoint of the pickup→drop-off great circle, radius the semi-major axis
+    /// (half the longest path), plus a margin of a millionth and a metre for rounding. A
+    /// courier outside this circle cannot be inside the ellipse.
+    pub fn bounding_circle(&self) -> Circle {
+        let (a, b) = (self.pickup.0, self.dropoff.0);
         let sum = [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
         let norm = (sum[0].powi(2) + sum[1].powi(2) + sum[2].powi(2)).sqrt();
-        let semi_major_km = self.max_path_km / 2.0;
         if norm < 1e-9 {
             // Antipodal pickup and drop-off: no single midpoint; a circle around the pickup
             // with the whole longest path as radius still holds every point of the ellipse.
-            return (self.pickup, self.max_path_km * (1.0 + 1e-6) + 1e-3);
+            return Circle::new(self.pickup, self.max_path_km * (1.0 + 1e-6) + 1e-3);
         }
-        let centre = Self::from_vector([sum[0] / norm, sum[1] / norm, sum[2] / norm]);
-        (centre, semi_major_km * (1.0 + 1e-6) + 1e-3)
-    }
-
-    fn from_vector(v: [f64; 3]) -> LatLon {
-        LatLon {
-            lat: v[2].clamp(-1.0, 1.0).asin().to_degrees(),
-            lon: v[1].atan2(v[0]).to_degrees(),
-        }
+        let centre = UnitVector([sum[0] / norm, sum[1] / norm, sum[2] / norm]);
+        Circle::new(centre, self.max_path_km / 2.0 * (1.0 + 1e-6) + 1e-3)
     }
 
     pub fn check(&self, point: LatLon) -> EllipseCheck {
-        let distance_pickup_km = point.haversine_km(self.pickup);
-        let distance_dropoff_km = point.haversine_km(self.dropoff);
+        self.check_vector(UnitVector::from(point))
+    }
+
+    #[inline]
+    pub fn check_vector(&self, point: UnitVector) -> EllipseCheck {
+        let distance_pickup_km = point.distance_km(self.pickup);
+        let distance_dropoff_km = point.distance_km(self.dropoff);
         EllipseCheck {
             distance_pickup_km,
             distance_dropoff_km,
@@ -160,15 +258,15 @@ mod tests {
     #[test]
     fn haversine_matches_known_distances() {
         // Paris (Notre-Dame) to London (Big Ben): 343.07 km on a 6371 km sphere.
-        let d = p(48.8530, 2.3499).haversine_km(p(51.5007, -0.1246));
+        let d = p(48.8530, 2.3499).distance_km(p(51.5007, -0.1246));
         assert!((d - 343.07).abs() < 0.01, "{d}");
         // A quarter of the equator.
-        let q = p(0.0, 0.0).haversine_km(p(0.0, 90.0));
+        let q = p(0.0, 0.0).distance_km(p(0.0, 90.0));
         assert!((q - EARTH_RADIUS_KM * std::f64::consts::FRAC_PI_2).abs() < 1e-9);
         // Antipodes: half the circumference, no NaN.
-        let a = p(0.0, 0.0).haversine_km(p(0.0, 180.0));
+        let a = p(0.0, 0.0).distance_km(p(0.0, 180.0));
         assert!((a - EARTH_RADIUS_KM * std::f64::consts::PI).abs() < 1e-9);
-        assert_eq!(p(10.0, 10.0).haversine_km(p(10.0, 10.0)), 0.0);
+        assert_eq!(p(10.0, 10.0).distance_km(p(10.0, 10.0)), 0.0);
     }
 
     #[test]
@@ -224,21 +322,24 @@ mod tests {
         let f1 = p(0.0, 0.0);
         let f2 = p(0.0, 0.18);
         let e = Ellipse::new(f1, f2, 1.0);
-        let (centre, radius) = e.bounding_circle();
+        let Circle {
+            centre, radius_km: radius, ..
+        } = e.bounding_circle();
         assert!(centre.lat().abs() < 1e-9 && (centre.lon() - 0.09).abs() < 1e-9);
         // The far vertex beyond the drop-off lies on the ellipse and within the circle.
         let half_path = e.max_path_km() / 2.0;
         let vertex_lon = (half_path / EARTH_RADIUS_KM).to_degrees() + 0.09;
         assert!(e.check(p(0.0, vertex_lon - 1e-7)).inside());
-        assert!(centre.haversine_km(p(0.0, vertex_lon)) <= radius);
+        assert!(centre.distance_km(p(0.0, vertex_lon)) <= radius);
         assert!(
             radius - half_path < 0.002,
             "the margin stays small: {radius} vs {half_path}"
         );
         // Antipodal foci still get a circle that holds both.
         let far = Ellipse::new(p(0.0, 0.0), p(0.0, 180.0), 0.0);
-        let (c, r) = far.bounding_circle();
-        assert!(c.haversine_km(p(0.0, 180.0)) <= r);
+        let circle = far.bounding_circle();
+        assert!(circle.centre.distance_km(p(0.0, 180.0)) <= circle.radius_km);
+        assert!(circle.contains(UnitVector::from(p(0.0, 180.0))));
     }
 
     proptest! {
@@ -253,13 +354,78 @@ mod tests {
             let f2 = p(lat1 + dlat2, lon1 + dlon2);
             let pt = p((lat1 + dlat).clamp(-90.0, 90.0), lon1 + dlon);
             let e = Ellipse::new(f1, f2, tol);
-            let (centre, radius) = e.bounding_circle();
+            let circle = e.bounding_circle();
             if e.check(pt).inside() {
-                prop_assert!(centre.haversine_km(pt) <= radius,
-                    "{pt:?} inside the ellipse but {} km from the centre, radius {radius}",
-                    centre.haversine_km(pt));
+                prop_assert!(circle.centre.distance_km(pt) <= circle.radius_km,
+                    "{pt:?} inside the ellipse but {} km from the centre, radius {}",
+                    circle.centre.distance_km(pt), circle.radius_km);
+                prop_assert!(circle.contains(UnitVector::from(pt)), "the dot-product test agrees");
+                let ((south, north), lons) = circle.bounds();
+                prop_assert!((south..=north).contains(&pt.lat()), "{pt:?} within the latitude band");
+                if let Some((west, east)) = lons {
+                    // The range may run past ±180; compare on the circle of longitudes.
+                    let lon = pt.lon();
+                    prop_assert!([lon - 360.0, lon, lon + 360.0].iter().any(|l| (west..=east).contains(l)),
+                        "{pt:?} within the longitudes {west}..{east}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn the_arc_series_agrees_with_the_arcsine_where_it_is_used() {
+        for chord in [1e-9, 1e-6, 1e-4, 3e-3, 0.0199, 0.019_999_999] {
+            let exact = 2.0 * EARTH_RADIUS_KM * (chord / 2.0_f64).asin();
+            let fast = arc_km(chord);
+            assert!(
+                ((fast - exact) / exact).abs() < 4.0 * f64::EPSILON,
+                "{chord}: {fast} vs {exact}"
+            );
+        }
+        assert_eq!(arc_km(0.0), 0.0);
+        assert!((arc_km(2.0) - EARTH_RADIUS_KM * std::f64::consts::PI).abs() < 1e-9);
+    }
+
+    proptest! {
+        #[test]
+        fn distances_agree_with_the_haversine_formula(
+            lat1 in -90.0f64..90.0, lon1 in -180.0f64..180.0,
+            lat2 in -90.0f64..90.0, lon2 in -180.0f64..180.0,
+            dlat in -0.3f64..0.3, dlon in -0.3f64..0.3,
+        ) {
+            let (a, b) = (p(lat1, lon1), p(lat2, lon2));
+            let near = p((lat1 + dlat).clamp(-90.0, 90.0), (lon1 + dlon).clamp(-180.0, 180.0));
+            for (x, y) in [(a, b), (a, near)] {
+                let (fast, reference) = (x.distance_km(y), haversine(x, y));
+                // Both formulas lose digits near the antipode (the arcsine's slope is infinite
+                // there): a metre of slack beyond 10,000 km, a billionth below.
+                let tolerance = if reference > 10_000.0 { 1e-3 } else { 1e-9 * reference.max(1.0) };
+                prop_assert!((fast - reference).abs() <= tolerance,
+                    "{x:?} {y:?}: {fast} vs {reference}");
+            }
+        }
+
+        #[test]
+        fn a_circle_contains_what_is_within_its_radius(
+            lat in -89.0f64..89.0, lon in -179.0f64..179.0, radius in 0.01f64..500.0,
+            dlat in -5.0f64..5.0, dlon in -5.0f64..5.0,
+        ) {
+            let circle = Circle::new(UnitVector::from(p(lat, lon)), radius);
+            let pt = p((lat + dlat).clamp(-90.0, 90.0), (lon + dlon).clamp(-180.0, 180.0));
+            let d = circle.centre.distance_km(pt);
+            if (d - radius).abs() > 1e-6 {
+                prop_assert_eq!(circle.contains(UnitVector::from(pt)), d < radius);
+            }
+        }
+    }
+
+    /// The haversine formula, independent of the chord used by [`UnitVector::distance_km`].
+    fn haversine(a: LatLon, b: LatLon) -> f64 {
+        let (phi1, phi2) = (a.lat().to_radians(), b.lat().to_radians());
+        let dphi = phi2 - phi1;
+        let dlambda = (b.lon() - a.lon()).to_radians();
+        let h = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
     }
 
     /// Independent formula (spherical law of cosines via vectors) for the brute-force check.

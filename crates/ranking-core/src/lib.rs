@@ -9,17 +9,19 @@
 //! - [`geo`]: positions, haversine distance, the ellipse.
 //! - [`ahp`]: pairwise matrices, principal-eigenvector weights, consistency ratio.
 //! - [`topsis`]: closeness to the ideal solution, with the per-criterion explanation.
+//! - [`live`]: a tenant's live couriers in memory, with the grid a live ranking searches.
 //! - this file: the domain types and [`rank`], which ties the three together.
 
 pub mod ahp;
 pub mod geo;
+pub mod live;
 pub mod topsis;
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 
 pub use ahp::{AhpWeights, PairwiseMatrix};
-pub use geo::{Ellipse, EllipseCheck, LatLon};
+pub use geo::{Circle, Ellipse, EllipseCheck, LatLon, UnitVector};
 use topsis::{Direction, Evaluation};
 
 /// An input that breaks a rule, with the path of the offending field in the public API's names.
@@ -239,11 +241,7 @@ pub struct Announcement {
 pub struct Courier {
     pub id: String,
     pub position: LatLon,
-    pub reputation: Reputation,
-    pub capacity_kg: Positive,
-    /// Unknown volume capacity means no volume check for this courier.
-    pub capacity_volume_m3: Option<Positive>,
-    pub vehicle: VehicleType,
+    pub profile: Profile,
 }
 
 /// What a request may change.
@@ -295,6 +293,14 @@ pub struct FilterStats {
 }
 
 impl FilterStats {
+    fn count_rejection(&mut self, reason: RejectionReason) {
+        match reason {
+            RejectionReason::OutsideEllipse => self.rejected_outside_ellipse += 1,
+            RejectionReason::InsufficientWeightCapacity
+            | RejectionReason::InsufficientVolumeCapacity => self.rejected_capacity += 1,
+        }
+    }
+
     pub fn rejected(&self) -> usize {
         self.rejected_outside_ellipse + self.rejected_capacity
     }
@@ -312,6 +318,205 @@ pub struct Ranking {
     pub stats: FilterStats,
 }
 
+/// A request's rules, ready to apply to any number of couriers: the AHP weights (checked for
+/// consistency), the ellipse, the parcel and `top_k`. Given candidates ([`rank`]) and live
+/// couriers ([`live`]) go through the same [`Rules::check`] and [`Rules::rank`], so the same
+/// couriers get the same numbers whichever way they come.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub tolerance_km: f64,
+    pub weights: AhpWeights,
+    weight_array: [f64; CRITERIA],
+    ellipse: Ellipse,
+    parcel_weight_kg: Option<Positive>,
+    parcel_volume_m3: Option<Positive>,
+    top_k: Option<NonZeroUsize>,
+}
+
+/// A courier that passed the filter, by its index in the caller's list (input order for given
+/// candidates, the index's slot for live ones).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Eligible {
+    pub index: usize,
+    pub distance_dropoff_km: f64,
+    /// Criterion values in [`Criterion::ALL`] order; the first is d(P, pickup).
+    pub values: [f64; CRITERIA],
+}
+
+impl Rules {
+    pub fn new(announcement: &Announcement, options: &RankingOptions) -> Result<Self, RankingError> {
+        let matrix = match &options.matrix {
+            Some(m) if m.size() != CRITERIA => {
+                return Err(InvalidInput::new(
+                    "options.matrice_ahp",
+                    format!("must be {CRITERIA}×{CRITERIA} (proximity, capacity, vehicle type, reputation), got {0}×{0}", m.size()),
+                )
+                .into());
+            }
+            Some(m) => m.clone(),
+            None => announcement.delivery_type.default_matrix(),
+        };
+        let weights = matrix.weights();
+        if !weights.is_consistent() {
+            return Err(RankingError::InconsistentMatrix {
+                consistency_ratio: weights.consistency_ratio,
+            });
+        }
+        let weight_array: [f64; CRITERIA] = weights
+            .weights
+            .clone()
+            .try_into()
+            .expect("the matrix was checked to be 4×4");
+        let tolerance_km = options.tolerance_km.map_or_else(
+            || announcement.delivery_type.default_tolerance_km(),
+            Positive::get,
+        );
+        Ok(Self {
+            tolerance_km,
+            weights,
+            weight_array,
+            ellipse: Ellipse::new(announcement.pickup, announcement.dropoff, tolerance_km),
+            parcel_weight_kg: announcement.parcel_weight_kg,
+            parcel_volume_m3: announcement.parcel_volume_m3,
+            top_k: options.top_k,
+        })
+    }
+
+    pub fn ellipse(&self) -> &Ellipse {
+        &self.ellipse
+    }
+
+    pub fn top_k(&self) -> Option<usize> {
+        self.top_k.map(NonZeroUsize::get)
+    }
+
+    /// The filter, for one courier at `point`: eligible, or why not; with the geometry either way.
+    #[inline]
+    pub fn check(
+        &self,
+        point: UnitVector,
+        profile: &Profile,
+    ) -> (EllipseCheck, Option<RejectionReason>) {
+        let geometry = self.ellipse.check_vector(point);
+        let reason = if !geometry.inside() {
+            Some(RejectionReason::OutsideEllipse)
+        } else if self
+            .parcel_weight_kg
+            .is_some_and(|w| profile.capacity_kg < w)
+        {
+            Some(RejectionReason::InsufficientWeightCapacity)
+        } else if let (Some(parcel), Some(capacity)) =
+            (self.parcel_volume_m3, profile.capacity_volume_m3)
+            && capacity < parcel
+        {
+            Some(RejectionReason::InsufficientVolumeCapacity)
+        } else {
+            None
+        };
+        (geometry, reason)
+    }
+
+    /// The eligible courier's entry for [`Self::rank`].
+    #[inline]
+    pub fn eligible(index: usize, geometry: &EllipseCheck, profile: &Profile) -> Eligible {
+        Eligible {
+            index,
+            distance_dropoff_km: geometry.distance_dropoff_km,
+            values: profile.criterion_values(geometry.distance_pickup_km),
+        }
+    }
+
+    /// Ranks every eligible courier with TOPSIS and keeps the best `top_k`, best first. Only
+    /// those kept are explained. `tie` orders two couriers whose closeness and distance to the
+    /// pickup are equal (by their indexes).
+    pub fn rank(
+        &self,
+        eligible: &[Eligible],
+        tie: impl Fn(usize, usize) -> std::cmp::Ordering,
+    ) -> Vec<RankedCourier> {
+        let topsis = topsis::Topsis::fit(
+            eligible.iter().map(|e| &e.values),
+            &self.weight_array,
+            &Criterion::ALL.map(Criterion::direction),
+        );
+        let key = |at: usize| {
+            let e = &eligible[at];
+            OrderKey::new(topsis.closeness(&e.values), e.values[0], at)
+        };
+        let compare = |a: &OrderKey, b: &OrderKey| {
+            ranking_order(a, b, |a, b| tie(eligible[a].index, eligible[b].index))
+        };
+        let order = match self.top_k.map(NonZeroUsize::get) {
+            // Few kept among many: one pass keeping the best k in order; most couriers cost
+            // one comparison with the worst kept.
+            Some(k) if k < eligible.len() / 4 => {
+                let mut best: Vec<OrderKey> = Vec::with_capacity(k + 1);
+                for at in 0..eligible.len() {
+                    let candidate = key(at);
+                    if best.len() == k
+                        && compare(&candidate, best.last().expect("k ≥ 1")).is_ge()
+                    {
+                        continue;
+                    }
+                    let place = best.partition_point(|kept| compare(kept, &candidate).is_lt());
+                    best.insert(place, candidate);
+                    best.truncate(k);
+                }
+                best
+            }
+            k => {
+                let mut all: Vec<OrderKey> = (0..eligible.len()).map(key).collect();
+                all.sort_unstable_by(compare);
+                all.truncate(k.unwrap_or(usize::MAX));
+                all
+            }
+        };
+        order
+            .into_iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let e = &eligible[key.at];
+                let distance_pickup_km = e.values[0];
+                RankedCourier {
+                    rank: i + 1,
+                    index: e.index,
+                    geometry: EllipseCheck {
+                        distance_pickup_km,
+                        distance_dropoff_km: e.distance_dropoff_km,
+                        path_km: distance_pickup_km + e.distance_dropoff_km,
+                        max_path_km: self.ellipse.max_path_km(),
+                    },
+                    values: e.values,
+                    evaluation: topsis.evaluate(&e.values),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What a courier brings to a delivery, apart from where it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Profile {
+    pub reputation: Reputation,
+    pub capacity_kg: Positive,
+    /// Unknown volume capacity means no volume check for this courier.
+    pub capacity_volume_m3: Option<Positive>,
+    pub vehicle: VehicleType,
+}
+
+impl Profile {
+    /// The criterion values of this courier at `distance_pickup_km` from the pickup.
+    #[inline]
+    pub fn criterion_values(&self, distance_pickup_km: f64) -> [f64; CRITERIA] {
+        Criterion::ALL.map(|criterion| match criterion {
+            Criterion::Proximity => distance_pickup_km,
+            Criterion::Capacity => self.capacity_kg.get(),
+            Criterion::VehicleType => self.vehicle.score(),
+            Criterion::Reputation => self.reputation.get(),
+        })
+    }
+}
+
 /// Filters, weighs and ranks the candidate couriers of one announcement.
 pub fn rank(
     announcement: &Announcement,
@@ -319,76 +524,33 @@ pub fn rank(
     options: &RankingOptions,
 ) -> Result<Ranking, RankingError> {
     check_candidates(candidates)?;
-    let matrix = match &options.matrix {
-        Some(m) if m.size() != CRITERIA => {
-            return Err(InvalidInput::new(
-                "options.matrice_ahp",
-                format!("must be {CRITERIA}×{CRITERIA} (proximity, capacity, vehicle type, reputation), got {0}×{0}", m.size()),
-            )
-            .into());
-        }
-        Some(m) => m.clone(),
-        None => announcement.delivery_type.default_matrix(),
+    let rules = Rules::new(announcement, options)?;
+    let mut stats = FilterStats {
+        total: candidates.len(),
+        ..FilterStats::default()
     };
-    let weights = matrix.weights();
-    if !weights.is_consistent() {
-        return Err(RankingError::InconsistentMatrix {
-            consistency_ratio: weights.consistency_ratio,
-        });
+    let mut rejected = Vec::new();
+    let mut eligible = Vec::with_capacity(candidates.len());
+    for (index, courier) in candidates.iter().enumerate() {
+        let profile = &courier.profile;
+        let (geometry, reason) = rules.check(UnitVector::from(courier.position), profile);
+        match reason {
+            Some(reason) => {
+                stats.count_rejection(reason);
+                rejected.push(Rejection {
+                    index,
+                    reason,
+                    geometry,
+                });
+            }
+            None => eligible.push(Rules::eligible(index, &geometry, profile)),
+        }
     }
-
-    let tolerance_km = options.tolerance_km.map_or_else(
-        || announcement.delivery_type.default_tolerance_km(),
-        Positive::get,
-    );
-    let ellipse = Ellipse::new(announcement.pickup, announcement.dropoff, tolerance_km);
-    let Filtered {
-        eligible,
-        rejected,
-        stats,
-    } = filter(announcement, candidates, &ellipse);
-
-    let values: Vec<[f64; CRITERIA]> = eligible
-        .iter()
-        .map(|&(index, geometry)| {
-            let c = &candidates[index];
-            criterion_values(c, geometry.distance_pickup_km)
-        })
-        .collect();
-    let weight_array: [f64; CRITERIA] = weights
-        .weights
-        .clone()
-        .try_into()
-        .expect("the matrix was checked to be 4×4");
-    let evaluations = topsis::evaluate(
-        &values,
-        &weight_array,
-        &Criterion::ALL.map(Criterion::direction),
-    );
-
-    let mut ranked: Vec<RankedCourier> = eligible
-        .into_iter()
-        .zip(values)
-        .zip(evaluations)
-        .map(|(((index, geometry), values), evaluation)| RankedCourier {
-            rank: 0,
-            index,
-            geometry,
-            values,
-            evaluation,
-        })
-        .collect();
-    ranked.sort_by(ranking_order);
-    if let Some(k) = options.top_k {
-        ranked.truncate(k.get());
-    }
-    for (i, r) in ranked.iter_mut().enumerate() {
-        r.rank = i + 1;
-    }
+    stats.eligible = eligible.len();
     Ok(Ranking {
-        tolerance_km,
-        weights,
-        ranked,
+        tolerance_km: rules.tolerance_km,
+        ranked: rules.rank(&eligible, |a, b| a.cmp(&b)),
+        weights: rules.weights,
         rejected,
         stats,
     })
@@ -415,87 +577,42 @@ fn check_candidates(candidates: &[Courier]) -> Result<(), InvalidInput> {
     Ok(())
 }
 
-/// The outcome of the filtering step.
-struct Filtered {
-    eligible: Vec<(usize, EllipseCheck)>,
-    rejected: Vec<Rejection>,
-    stats: FilterStats,
+/// Where a courier stands in the order: its closeness on a 1e-12 grid (so that rounding noise
+/// does not decide ties), its distance to the pickup, its place in the eligible list.
+#[derive(Debug, Clone, Copy)]
+struct OrderKey {
+    closeness: i64,
+    distance_pickup_km: f64,
+    at: usize,
 }
 
-/// Splits the candidates into eligible (inside the ellipse, big enough) and rejected.
-fn filter(announcement: &Announcement, candidates: &[Courier], ellipse: &Ellipse) -> Filtered {
-    let mut stats = FilterStats {
-        total: candidates.len(),
-        ..FilterStats::default()
-    };
-    let mut rejected = Vec::new();
-    let mut eligible = Vec::with_capacity(candidates.len());
-    for (index, courier) in candidates.iter().enumerate() {
-        let geometry = ellipse.check(courier.position);
-        let reason = if !geometry.inside() {
-            Some(RejectionReason::OutsideEllipse)
-        } else if announcement
-            .parcel_weight_kg
-            .is_some_and(|w| courier.capacity_kg < w)
-        {
-            Some(RejectionReason::InsufficientWeightCapacity)
-        } else if let (Some(parcel), Some(capacity)) =
-            (announcement.parcel_volume_m3, courier.capacity_volume_m3)
-            && capacity < parcel
-        {
-            Some(RejectionReason::InsufficientVolumeCapacity)
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) => {
-                if reason == RejectionReason::OutsideEllipse {
-                    stats.rejected_outside_ellipse += 1;
-                } else {
-                    stats.rejected_capacity += 1;
-                }
-                rejected.push(Rejection {
-                    index,
-                    reason,
-                    geometry,
-                });
-            }
-            None => eligible.push((index, geometry)),
+impl OrderKey {
+    fn new(closeness: f64, distance_pickup_km: f64, at: usize) -> Self {
+        Self {
+            closeness: closeness_key(closeness),
+            distance_pickup_km,
+            at,
         }
     }
-    stats.eligible = eligible.len();
-    Filtered {
-        eligible,
-        rejected,
-        stats,
-    }
 }
 
-fn criterion_values(courier: &Courier, distance_pickup_km: f64) -> [f64; CRITERIA] {
-    Criterion::ALL.map(|criterion| match criterion {
-        Criterion::Proximity => distance_pickup_km,
-        Criterion::Capacity => courier.capacity_kg.get(),
-        Criterion::VehicleType => courier.vehicle.score(),
-        Criterion::Reputation => courier.reputation.get(),
-    })
+/// Best first: higher closeness, then nearer the pickup (d(P, F1)), then `tie` (input order
+/// for given candidates). A total order, as sorting requires.
+fn ranking_order(
+    a: &OrderKey,
+    b: &OrderKey,
+    tie: impl Fn(usize, usize) -> std::cmp::Ordering,
+) -> std::cmp::Ordering {
+    b.closeness
+        .cmp(&a.closeness)
+        .then(a.distance_pickup_km.total_cmp(&b.distance_pickup_km))
+        .then_with(|| tie(a.at, b.at))
 }
 
-/// Best first: higher closeness, then nearer the pickup (d(P, F1)), then input order.
-/// Closeness is compared on a 1e-12 grid so that rounding noise does not decide ties; the key
-/// is a total order, as sort requires.
-fn ranking_order(a: &RankedCourier, b: &RankedCourier) -> std::cmp::Ordering {
-    closeness_key(b.evaluation.closeness)
-        .cmp(&closeness_key(a.evaluation.closeness))
-        .then(
-            a.geometry
-                .distance_pickup_km
-                .total_cmp(&b.geometry.distance_pickup_km),
-        )
-        .then(a.index.cmp(&b.index))
-}
-
+/// Closeness (in [0, 1]) on a 1e-12 grid, rounded half up (no call to `round`: this runs
+/// for every eligible courier).
 fn closeness_key(closeness: f64) -> i64 {
-    (closeness * 1e12).round() as i64
+    (closeness * 1e12 + 0.5) as i64
 }
 
 #[cfg(test)]

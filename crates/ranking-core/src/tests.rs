@@ -16,10 +16,12 @@ fn courier(
     Courier {
         id: id.into(),
         position: pt(lat, lon),
-        reputation: Reputation::new(reputation).unwrap(),
-        capacity_kg: Positive::new("capacite_max_kg", capacity).unwrap(),
-        capacity_volume_m3: None,
-        vehicle,
+        profile: Profile {
+            reputation: Reputation::new(reputation).unwrap(),
+            capacity_kg: Positive::new("capacite_max_kg", capacity).unwrap(),
+            capacity_volume_m3: None,
+            vehicle,
+        },
     }
 }
 
@@ -167,7 +169,7 @@ fn zero_eligible_couriers_is_an_empty_ranking_with_statistics() {
 #[test]
 fn parcel_weight_and_volume_reject_small_couriers() {
     let mut couriers = seed_couriers();
-    couriers[1].capacity_volume_m3 = Some(Positive::new("v", 0.1).unwrap());
+    couriers[1].profile.capacity_volume_m3 = Some(Positive::new("v", 0.1).unwrap());
     let mut a = seed_announcement();
     a.parcel_weight_kg = Some(Positive::new("w", 40.0).unwrap());
     let r = rank(&a, &couriers, &RankingOptions::default()).unwrap();
@@ -233,24 +235,19 @@ fn ties_break_on_pickup_distance_then_input_order() {
 #[test]
 fn equal_closeness_ranks_the_courier_nearer_the_pickup_first() {
     use std::cmp::Ordering;
-    let couriers = seed_couriers();
-    let r = rank(&seed_announcement(), &couriers, &RankingOptions::default()).unwrap();
-    let (mut near, mut far) = (r.ranked[1].clone(), r.ranked[0].clone());
+    let input_order = |a: usize, b: usize| a.cmp(&b);
     // Closeness equal but for rounding noise; input order alone would put `far` first.
-    near.evaluation.closeness = 0.5;
-    far.evaluation.closeness = 0.5 + 1e-14;
-    near.geometry.distance_pickup_km = 1.0;
-    far.geometry.distance_pickup_km = 2.0;
-    (near.index, far.index) = (1, 0);
-    assert_eq!(ranking_order(&near, &far), Ordering::Less);
-    assert_eq!(ranking_order(&far, &near), Ordering::Greater);
-    // Same distance too: input order.
-    far.geometry.distance_pickup_km = 1.0;
-    assert_eq!(ranking_order(&far, &near), Ordering::Less);
+    let near = OrderKey::new(0.5, 1.0, 1);
+    let mut far = OrderKey::new(0.5 + 1e-14, 2.0, 0);
+    assert_eq!(ranking_order(&near, &far, input_order), Ordering::Less);
+    assert_eq!(ranking_order(&far, &near, input_order), Ordering::Greater);
+    // Same distance too: the tie-break (input order here).
+    far.distance_pickup_km = 1.0;
+    assert_eq!(ranking_order(&far, &near, input_order), Ordering::Less);
+    assert_eq!(ranking_order(&far, &near, |a, b| b.cmp(&a)), Ordering::Greater);
     // A real difference in closeness outweighs the distance.
-    far.geometry.distance_pickup_km = 2.0;
-    far.evaluation.closeness = 0.5 + 1e-9;
-    assert_eq!(ranking_order(&far, &near), Ordering::Less);
+    let far = OrderKey::new(0.5 + 1e-9, 2.0, 0);
+    assert_eq!(ranking_order(&far, &near, input_order), Ordering::Less);
 }
 
 #[test]

@@ -24,85 +24,130 @@ pub struct Evaluation<const M: usize> {
     pub contribution_d_minus: [f64; M],
 }
 
+/// The ideal and anti-ideal solutions of one decision matrix, fitted in one pass over its rows;
+/// then any row's closeness costs a few multiplications and two square roots, and only the rows
+/// that are shown need their [`Evaluation`] (live dispatch ranks thousands to show ten).
+#[derive(Debug, Clone)]
+pub struct Topsis<const M: usize> {
+    weights: [f64; M],
+    /// Per criterion: 1 / the column's Euclidean norm (vector normalisation), 0 for a zero
+    /// column.
+    inverse_norms: [f64; M],
+    ideal: [f64; M],
+    anti_ideal: [f64; M],
+}
+
+impl<const M: usize> Topsis<M> {
+    /// Fits the matrix whose rows are `rows`. The caller guarantees finite values (the domain
+    /// types do). A column of zeros stays zero.
+    pub fn fit<'a>(
+        rows: impl IntoIterator<Item = &'a [f64; M]>,
+        weights: &[f64; M],
+        directions: &[Direction; M],
+    ) -> Self {
+        let mut squares = [0.0; M];
+        let mut min = [f64::INFINITY; M];
+        let mut max = [f64::NEG_INFINITY; M];
+        for row in rows {
+            for j in 0..M {
+                squares[j] += row[j] * row[j];
+                min[j] = min[j].min(row[j]);
+                max[j] = max[j].max(row[j]);
+            }
+        }
+        let inverse_norms = squares.map(|s| if s > 0.0 { 1.0 / s.sqrt() } else { 0.0 });
+        let mut fitted = Self {
+            weights: *weights,
+            inverse_norms,
+            ideal: [0.0; M],
+            anti_ideal: [0.0; M],
+        };
+        if min[0].is_finite() {
+            // Weighting and normalising are monotone (rounding included), so the weighted
+            // extremes are the weighted raw extremes: an alternative that is best on a
+            // criterion is at distance exactly 0 from the ideal there.
+            let weighted_min = fitted.weighted(&min);
+            let weighted_max = fitted.weighted(&max);
+            for j in 0..M {
+                (fitted.ideal[j], fitted.anti_ideal[j]) = match directions[j] {
+                    Direction::Benefit => (weighted_max[j], weighted_min[j]),
+                    Direction::Cost => (weighted_min[j], weighted_max[j]),
+                };
+            }
+        }
+        fitted
+    }
+
+    #[inline]
+    fn normalized(&self, row: &[f64; M]) -> [f64; M] {
+        std::array::from_fn(|j| row[j] * self.inverse_norms[j])
+    }
+
+    #[inline]
+    fn weighted(&self, row: &[f64; M]) -> [f64; M] {
+        let normalized = self.normalized(row);
+        std::array::from_fn(|j| self.weights[j] * normalized[j])
+    }
+
+    /// C = d⁻ / (d⁺ + d⁻) of `row`: the same number [`Self::evaluate`] gives, without the
+    /// explanation.
+    #[inline]
+    pub fn closeness(&self, row: &[f64; M]) -> f64 {
+        let weighted = self.weighted(row);
+        let (mut plus, mut minus) = (0.0, 0.0);
+        for j in 0..M {
+            plus += (weighted[j] - self.ideal[j]).powi(2);
+            minus += (weighted[j] - self.anti_ideal[j]).powi(2);
+        }
+        closeness(plus.sqrt(), minus.sqrt())
+    }
+
+    /// `row`'s closeness and the figures that explain it.
+    pub fn evaluate(&self, row: &[f64; M]) -> Evaluation<M> {
+        let normalized = self.normalized(row);
+        let weighted = self.weighted(row);
+        let contribution_d_plus: [f64; M] =
+            std::array::from_fn(|j| (weighted[j] - self.ideal[j]).powi(2));
+        let contribution_d_minus: [f64; M] =
+            std::array::from_fn(|j| (weighted[j] - self.anti_ideal[j]).powi(2));
+        // Summed in the order `closeness` sums them, so both give the same number.
+        let (mut plus, mut minus) = (0.0, 0.0);
+        for j in 0..M {
+            plus += contribution_d_plus[j];
+            minus += contribution_d_minus[j];
+        }
+        let (d_plus, d_minus) = (plus.sqrt(), minus.sqrt());
+        Evaluation {
+            closeness: closeness(d_plus, d_minus),
+            d_plus,
+            d_minus,
+            normalized,
+            weighted,
+            contribution_d_plus,
+            contribution_d_minus,
+        }
+    }
+}
+
+/// d⁻ / (d⁺ + d⁻), and 1.0 when both are 0 (one alternative, or all identical).
+#[inline]
+fn closeness(d_plus: f64, d_minus: f64) -> f64 {
+    let total = d_plus + d_minus;
+    if total > 0.0 {
+        (d_minus / total).clamp(0.0, 1.0)
+    } else {
+        1.0
+    }
+}
+
 /// Evaluates each row of `matrix` (alternatives × criteria) with vector normalisation.
-///
-/// The caller guarantees finite values (the domain types do). A column of zeros stays zero.
-/// Fixed-size rows keep the hot loop free of allocations.
 pub fn evaluate<const M: usize>(
     matrix: &[[f64; M]],
     weights: &[f64; M],
     directions: &[Direction; M],
 ) -> Vec<Evaluation<M>> {
-    let mut norms = [0.0; M];
-    for row in matrix {
-        for (n, x) in norms.iter_mut().zip(row) {
-            *n += x * x;
-        }
-    }
-    let norms = norms.map(f64::sqrt);
-    let weighted: Vec<[f64; M]> = matrix
-        .iter()
-        .map(|row| {
-            std::array::from_fn(|j| {
-                if norms[j] > 0.0 {
-                    weights[j] * row[j] / norms[j]
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-
-    // Ideal and anti-ideal taken from the weighted values themselves, so an alternative that is
-    // best on a criterion is at distance exactly 0 from the ideal there.
-    let mut ideal = [0.0; M];
-    let mut anti_ideal = [0.0; M];
-    for j in 0..M {
-        let (min, max) = weighted
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(v[j]), hi.max(v[j]))
-            });
-        (ideal[j], anti_ideal[j]) = match directions[j] {
-            Direction::Benefit => (max, min),
-            Direction::Cost => (min, max),
-        };
-    }
-
-    matrix
-        .iter()
-        .zip(weighted)
-        .map(|(row, weighted)| {
-            let normalized: [f64; M] = std::array::from_fn(|j| {
-                if norms[j] > 0.0 {
-                    row[j] / norms[j]
-                } else {
-                    0.0
-                }
-            });
-            let contribution_d_plus: [f64; M] =
-                std::array::from_fn(|j| (weighted[j] - ideal[j]).powi(2));
-            let contribution_d_minus: [f64; M] =
-                std::array::from_fn(|j| (weighted[j] - anti_ideal[j]).powi(2));
-            let d_plus = contribution_d_plus.iter().sum::<f64>().sqrt();
-            let d_minus = contribution_d_minus.iter().sum::<f64>().sqrt();
-            let total = d_plus + d_minus;
-            let closeness = if total > 0.0 {
-                (d_minus / total).clamp(0.0, 1.0)
-            } else {
-                1.0
-            };
-            Evaluation {
-                closeness,
-                d_plus,
-                d_minus,
-                normalized,
-                weighted,
-                contribution_d_plus,
-                contribution_d_minus,
-            }
-        })
-        .collect()
+    let topsis = Topsis::fit(matrix, weights, directions);
+    matrix.iter().map(|row| topsis.evaluate(row)).collect()
 }
 
 #[cfg(test)]
@@ -160,6 +205,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn closeness_alone_equals_the_evaluated_closeness(
+            rows in proptest::collection::vec(proptest::array::uniform4(0.0f64..1e4), 1..40),
+        ) {
+            let directions = [Cost, Benefit, Benefit, Benefit];
+            let weights = [0.4, 0.3, 0.2, 0.1];
+            let topsis = Topsis::fit(&rows, &weights, &directions);
+            for row in &rows {
+                prop_assert_eq!(topsis.closeness(row), topsis.evaluate(row).closeness);
+            }
+        }
+
         #[test]
         fn closeness_is_within_unit_interval(
             rows in proptest::collection::vec(proptest::array::uniform4(0.0f64..1e6), 1..40),

@@ -4,15 +4,19 @@
 use std::num::NonZeroUsize;
 
 use aras_proto::ranking::v1 as pb;
+use aras_ranking_core::live::Fix;
 use aras_ranking_core::{
-    Announcement, Courier, DeliveryType, InvalidInput, LatLon, PairwiseMatrix, Positive, Ranking,
-    RankingOptions, RejectionReason, Reputation, VehicleType,
+    Announcement, Courier, DeliveryType, InvalidInput, LatLon, PairwiseMatrix, Positive, Profile,
+    Ranking, RankingOptions, RejectionReason, Reputation, VehicleType,
 };
+
+use crate::fleet::{Report, ReportOutcome, StoredCourier};
 
 /// A validated ranking request.
 pub struct RankRequest {
     pub announcement_id: String,
     pub announcement: Announcement,
+    /// Empty for a live ranking.
     pub couriers: Vec<Courier>,
     pub options: RankingOptions,
     pub include_details: bool,
@@ -26,6 +30,12 @@ impl RankRequest {
         let announcement = request
             .announcement
             .ok_or_else(|| InvalidInput::new("annonce", "is required"))?;
+        if request.live && !request.candidates.is_empty() {
+            return Err(InvalidInput::new(
+                "livreurs_candidats",
+                "must be absent for a live ranking",
+            ));
+        }
         if request.candidates.len() > max_candidates {
             return Err(InvalidInput::new(
                 "livreurs_candidats",
@@ -88,7 +98,26 @@ fn parse_announcement(a: &pb::Announcement) -> Result<Announcement, InvalidInput
 }
 
 fn parse_courier(c: pb::Courier) -> Result<Courier, InvalidInput> {
-    let vehicle = match c.vehicle_type() {
+    Ok(Courier {
+        position: parse_point(c.position, "position_actuelle")?,
+        profile: parse_profile(
+            c.reputation,
+            c.capacity_kg,
+            c.capacity_volume_m3,
+            c.vehicle_type(),
+        )?,
+        id: c.courier_id,
+    })
+}
+
+/// A courier's own fields, validated (REST names: a candidate's and a profile's are the same).
+fn parse_profile(
+    reputation: f64,
+    capacity_kg: f64,
+    capacity_volume_m3: Option<f64>,
+    vehicle: pb::VehicleType,
+) -> Result<Profile, InvalidInput> {
+    let vehicle = match vehicle {
         pb::VehicleType::Velo => VehicleType::Velo,
         pb::VehicleType::Moto => VehicleType::Moto,
         pb::VehicleType::Voiture => VehicleType::Voiture,
@@ -101,13 +130,11 @@ fn parse_courier(c: pb::Courier) -> Result<Courier, InvalidInput> {
             ));
         }
     };
-    Ok(Courier {
-        position: parse_point(c.position, "position_actuelle")?,
-        reputation: Reputation::new(c.reputation)?,
-        capacity_kg: Positive::new("capacite_max_kg", c.capacity_kg)?,
-        capacity_volume_m3: parse_optional_positive(c.capacity_volume_m3, "capacite_volume_m3")?,
+    Ok(Profile {
+        reputation: Reputation::new(reputation)?,
+        capacity_kg: Positive::new("capacite_max_kg", capacity_kg)?,
+        capacity_volume_m3: parse_optional_positive(capacity_volume_m3, "capacite_volume_m3")?,
         vehicle,
-        id: c.courier_id,
     })
 }
 
@@ -156,23 +183,43 @@ fn rejection_reason_to_pb(r: RejectionReason) -> pb::RejectionReason {
 }
 
 fn count(n: usize) -> u32 {
-    u32::try_from(n).expect("candidate counts are bounded by max_candidates")
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The response for `request`'s ranking; details only when asked for.
+/// What a response says of each courier it names: its id and, for live rankings, its
+/// position's age in seconds.
+pub trait CourierNames {
+    fn id(&self, index: usize) -> String;
+    fn position_age_s(&self, index: usize) -> Option<f64>;
+}
+
+/// Given candidates: their ids in input order, no position age.
+impl CourierNames for [Courier] {
+    fn id(&self, index: usize) -> String {
+        self[index].id.clone()
+    }
+
+    fn position_age_s(&self, _: usize) -> Option<f64> {
+        None
+    }
+}
+
+/// The response for a ranking; details only when asked for.
 pub fn ranking_to_pb(
-    request: RankRequest,
+    request: &RankRequest,
     ranking: &Ranking,
+    names: &(impl CourierNames + ?Sized),
+    live_search: Option<pb::LiveSearch>,
     processing_time_ms: f64,
 ) -> pb::RankCouriersResponse {
-    let couriers = &request.couriers;
     let ranked = ranking
         .ranked
         .iter()
         .map(|r| pb::RankedCourier {
             rank: count(r.rank),
-            courier_id: couriers[r.index].id.clone(),
+            courier_id: names.id(r.index),
             closeness: r.evaluation.closeness,
+            position_age_s: names.position_age_s(r.index),
             details: request.include_details.then(|| {
                 let e = &r.evaluation;
                 let criterion = |j: usize| pb::CriterionDetail {
@@ -200,12 +247,13 @@ pub fn ranking_to_pb(
             .rejected
             .iter()
             .map(|r| pb::RejectedCourier {
-                courier_id: couriers[r.index].id.clone(),
+                courier_id: names.id(r.index),
                 reason: rejection_reason_to_pb(r.reason).into(),
                 distance_pickup_km: r.geometry.distance_pickup_km,
                 distance_dropoff_km: r.geometry.distance_dropoff_km,
                 path_km: r.geometry.path_km,
                 max_path_km: r.geometry.max_path_km,
+                position_age_s: names.position_age_s(r.index),
             })
             .collect()
     } else {
@@ -213,7 +261,7 @@ pub fn ranking_to_pb(
     };
     let w = &ranking.weights;
     pb::RankCouriersResponse {
-        announcement_id: request.announcement_id,
+        announcement_id: request.announcement_id.clone(),
         delivery_type: delivery_type_to_pb(request.announcement.delivery_type).into(),
         tolerance_km: ranking.tolerance_km,
         ranked,
@@ -236,5 +284,168 @@ pub fn ranking_to_pb(
         }),
         rejected,
         processing_time_ms,
+        live_search,
+    }
+}
+
+// ---------------------------------------------------------------- live couriers
+
+/// The longest courier id accepted, in characters.
+const MAX_COURIER_ID_CHARS: usize = 128;
+
+/// Ids that would collide with the REST API's static routes under `/api/v1/livreurs/`.
+const RESERVED_COURIER_IDS: [&str; 3] = ["rank", "health", "positions"];
+
+/// How far ahead of this service's clock a position's timestamp may be (clock skew).
+const MAX_CLOCK_SKEW_MS: u64 = 5_000;
+
+/// A courier id: 1 to 128 characters, none a control character (the change log separates
+/// fields with control characters).
+pub fn parse_courier_id(id: &str, field: &str) -> Result<(), InvalidInput> {
+    let length = id.chars().count();
+    if length == 0 || length > MAX_COURIER_ID_CHARS || id.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            field,
+            format!("must be 1 to {MAX_COURIER_ID_CHARS} characters, none a control character"),
+        ));
+    }
+    Ok(())
+}
+
+/// A courier to register: its id (not a reserved one) and profile.
+pub fn parse_registration(
+    request: pb::RegisterCourierRequest,
+) -> Result<(String, Profile), InvalidInput> {
+    parse_courier_id(&request.courier_id, "livreur_id")?;
+    if RESERVED_COURIER_IDS.contains(&request.courier_id.as_str()) {
+        return Err(InvalidInput::new(
+            "livreur_id",
+            format!(
+                "{:?} is reserved (a route of the API under /api/v1/livreurs/); reserved: {}",
+                request.courier_id,
+                RESERVED_COURIER_IDS.join(", ")
+            ),
+        ));
+    }
+    let p = request
+        .profile
+        .ok_or_else(|| InvalidInput::new("profil", "is required"))?;
+    let profile = parse_profile(
+        p.reputation,
+        p.capacity_kg,
+        p.capacity_volume_m3,
+        p.vehicle_type(),
+    )?;
+    Ok((request.courier_id, profile))
+}
+
+/// Position reports, all valid or refused whole; `now_ms` stands for absent timestamps.
+pub fn parse_reports(
+    request: pb::ReportPositionsRequest,
+    max_batch: usize,
+    now_ms: u64,
+) -> Result<Vec<Report>, InvalidInput> {
+    let n = request.reports.len();
+    if n == 0 || n > max_batch {
+        return Err(InvalidInput::new(
+            "positions",
+            format!("holds {n} reports, must hold 1 to {max_batch} (ARAS_FLEET_MAX_BATCH)"),
+        ));
+    }
+    request
+        .reports
+        .into_iter()
+        .enumerate()
+        .map(|(i, report)| {
+            let within = |e: InvalidInput| {
+                if request.single {
+                    e
+                } else {
+                    e.within(&format!("positions[{i}]"))
+                }
+            };
+            parse_report(report, now_ms).map_err(within)
+        })
+        .collect()
+}
+
+fn parse_report(report: pb::PositionReport, now_ms: u64) -> Result<Report, InvalidInput> {
+    parse_courier_id(&report.courier_id, "livreur_id")?;
+    let point = report
+        .position
+        .ok_or_else(|| InvalidInput::new("position", "is required"))?;
+    let position = LatLon::new(point.latitude, point.longitude)?;
+    let at_ms = match report.timestamp_ms {
+        None => now_ms,
+        // Before 1970 is merely very old: kept as 0, and stale.
+        Some(ms) => u64::try_from(ms).unwrap_or(0),
+    };
+    if at_ms > now_ms + MAX_CLOCK_SKEW_MS {
+        return Err(InvalidInput::new(
+            "timestamp",
+            format!(
+                "is in the future ({} ms ahead of the ranking service's clock; at most {MAX_CLOCK_SKEW_MS} ms)",
+                at_ms - now_ms
+            ),
+        ));
+    }
+    Ok(Report {
+        courier_id: report.courier_id,
+        fix: Fix { position, at_ms },
+    })
+}
+
+fn vehicle_to_pb(v: VehicleType) -> pb::VehicleType {
+    match v {
+        VehicleType::Velo => pb::VehicleType::Velo,
+        VehicleType::Moto => pb::VehicleType::Moto,
+        VehicleType::Voiture => pb::VehicleType::Voiture,
+        VehicleType::Camionnette => pb::VehicleType::Camionnette,
+        VehicleType::Camion => pb::VehicleType::Camion,
+    }
+}
+
+pub fn profile_to_pb(p: &Profile) -> pb::CourierProfile {
+    pb::CourierProfile {
+        reputation: p.reputation.get(),
+        capacity_kg: p.capacity_kg.get(),
+        capacity_volume_m3: p.capacity_volume_m3.map(Positive::get),
+        vehicle_type: vehicle_to_pb(p.vehicle).into(),
+    }
+}
+
+/// Seconds from `then_ms` to `now_ms` (0 for a fix a hair in the future).
+pub fn age_s(then_ms: u64, now_ms: u64) -> f64 {
+    now_ms.saturating_sub(then_ms) as f64 / 1e3
+}
+
+/// A courier as the Fleet API answers it.
+pub fn live_courier_to_pb(
+    courier_id: String,
+    courier: &StoredCourier,
+    max_age_ms: u64,
+    now_ms: u64,
+) -> pb::LiveCourier {
+    let age_ms = courier.fix.map(|f| now_ms.saturating_sub(f.at_ms));
+    pb::LiveCourier {
+        courier_id,
+        profile: Some(profile_to_pb(&courier.profile)),
+        last_position: courier.fix.map(|f| pb::PositionFix {
+            position: Some(pb::GeoPoint {
+                latitude: f.position.lat(),
+                longitude: f.position.lon(),
+            }),
+            timestamp_ms: i64::try_from(f.at_ms).unwrap_or(i64::MAX),
+        }),
+        position_age_s: age_ms.map_or(0.0, |ms| ms as f64 / 1e3),
+        stale: age_ms.is_some_and(|ms| ms > max_age_ms),
+    }
+}
+
+pub fn outcome_to_pb(o: ReportOutcome) -> pb::ReportOutcome {
+    match o {
+        ReportOutcome::Applied => pb::ReportOutcome::Applied,
+        ReportOutcome::NotNewer => pb::ReportOutcome::NotNewer,
+        ReportOutcome::UnknownCourier => pb::ReportOutcome::UnknownCourier,
     }
 }

@@ -6,6 +6,8 @@ use aras_ranking_core::{InvalidInput, RankingError};
 // rather than only in prose.
 use aras_proto::ranking::CONSISTENCY_RATIO_METADATA;
 
+use crate::fleet::StoreError;
+
 /// What went wrong, named for what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum RankingServiceError {
@@ -18,6 +20,16 @@ pub enum RankingServiceError {
         message: String,
         consistency_ratio: f64,
     },
+    /// No courier of the tenant has this id. Register it first.
+    #[error("no courier {0:?} is registered")]
+    UnknownCourier(String),
+    /// Live couriers cannot be read or written now (Redis unreachable, or this replica's
+    /// index not in sync with it). Try again; rankings of given candidates still work.
+    #[error("{0}")]
+    FleetUnavailable(String),
+    /// Redis holds what ARAS never writes: a bug or a foreign writer.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<InvalidInput> for RankingServiceError {
@@ -38,6 +50,17 @@ impl From<RankingError> for RankingServiceError {
     }
 }
 
+impl From<StoreError> for RankingServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Redis(e) => Self::FleetUnavailable(format!(
+                "live couriers are unavailable: the fleet's Redis does not answer ({e})"
+            )),
+            StoreError::Malformed(_) => Self::Internal(err.to_string()),
+        }
+    }
+}
+
 impl From<RankingServiceError> for tonic::Status {
     fn from(err: RankingServiceError) -> Self {
         match err {
@@ -53,6 +76,12 @@ impl From<RankingServiceError> for tonic::Status {
                         .insert(CONSISTENCY_RATIO_METADATA, value);
                 }
                 status
+            }
+            RankingServiceError::UnknownCourier(_) => tonic::Status::not_found(err.to_string()),
+            RankingServiceError::FleetUnavailable(message) => tonic::Status::unavailable(message),
+            RankingServiceError::Internal(message) => {
+                tracing::error!(%message, "fleet record malformed");
+                tonic::Status::internal("internal error")
             }
         }
     }

@@ -1,50 +1,91 @@
-//! The courier-ranking gRPC service (`aras.ranking.v1.Ranking`): validates a ranking request,
-//! runs the pure [`aras_ranking_core::rank`] and answers with the ranking and its explanation.
+//! The courier-ranking service (`aras.ranking.v1.Ranking`) and the live couriers it owns
+//! (`aras.ranking.v1.Fleet`): validates a ranking request, runs the pure
+//! [`aras_ranking_core`] rules over the given candidates or over the tenant's live couriers,
+//! and answers with the ranking and its explanation.
+//!
+//! It owns the fleet's Redis keys (`{fleet}:*`: profiles, positions, the change log) and, per
+//! replica, an in-memory index of every tenant's couriers that follows the change log.
 //!
 //! Layout:
-//! - [`config`]: settings from flags and `ARAS_RANKING_*` variables.
-//! - `service`: the RPC handler.
+//! - [`config`]: settings from flags and `ARAS_RANKING_*` / `ARAS_FLEET_*` variables.
+//! - `service`: the `RankCouriers` handler.
+//! - `fleet_service`: the Fleet handlers (register, read, report positions, go offline).
+//! - `fleet`: the Redis record and change log, and the indexes that follow it.
 //! - `convert`: proto ⇄ domain conversions (all validation happens here, at the boundary).
 //! - `error`: the crate's error enum and its one mapping to `tonic::Status`.
 
 pub mod config;
 mod convert;
 mod error;
+mod fleet;
+mod fleet_service;
 mod service;
 
 use std::future::Future;
 
+use aras_proto::ranking::v1::fleet_server::FleetServer;
 use aras_proto::ranking::v1::ranking_server::RankingServer;
 use tokio::net::TcpListener;
 
-pub use config::RankingConfig;
+pub use config::{FleetConfig, RankingConfig};
 pub use error::RankingServiceError;
 
 /// The name under which the service reports its gRPC health.
 pub const SERVICE_NAME: &str = "aras.ranking.v1.Ranking";
+/// The live couriers' service: SERVING only while this replica's index follows Redis.
+pub const FLEET_SERVICE_NAME: &str = "aras.ranking.v1.Fleet";
 
 /// Serves the ranking service on `listener` until `shutdown` resolves.
+///
+/// Live couriers load from Redis first: `aras.ranking.v1.Ranking` reports SERVING once that
+/// first load has finished, well or not (given candidates need no Redis), so a replica that
+/// starts takes no live ranking before it knows the fleet.
 pub async fn serve(
     config: RankingConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME]);
-    routes.add_service(
-        RankingServer::new(service::RankingService::new(&config))
-            .max_decoding_message_size(config.max_message_bytes),
-    );
-    // Pure computation with nothing to load: ready as soon as it listens.
+) -> anyhow::Result<()> {
+    let (health, mut routes) =
+        aras_common::grpc::base_routes(&[SERVICE_NAME, FLEET_SERVICE_NAME]);
+    // The recorder first: the fleet's task registers its metrics as it starts.
+    aras_common::metrics::handle();
+    let fleet = fleet::Fleet::connect(config.fleet.clone())?;
     health
-        .set_serving::<RankingServer<service::RankingService>>()
+        .set_not_serving::<FleetServer<fleet_service::FleetService>>()
         .await;
+    let (first_sync, synced) = tokio::sync::oneshot::channel();
+    tokio::spawn(fleet::follow(
+        std::sync::Arc::clone(&fleet),
+        health.clone(),
+        first_sync,
+    ));
+    routes
+        .add_service(
+            RankingServer::new(service::RankingService::new(
+                &config,
+                std::sync::Arc::clone(&fleet),
+            ))
+            .max_decoding_message_size(config.max_message_bytes),
+        )
+        .add_service(
+            FleetServer::new(fleet_service::FleetService::new(fleet))
+                .max_decoding_message_size(config.max_message_bytes),
+        );
+    let ranking_health = health.clone();
+    tokio::spawn(async move {
+        if synced.await.is_ok() {
+            ranking_health
+                .set_serving::<RankingServer<service::RankingService>>()
+                .await;
+        }
+    });
     tracing::info!(addr = %listener.local_addr()?, "ranking service listening");
-    aras_common::grpc::serve("ranking", listener, routes.routes(), shutdown).await
+    aras_common::grpc::serve("ranking", listener, routes.routes(), shutdown).await?;
+    Ok(())
 }
 
 /// Binds the configured address and serves until SIGTERM or Ctrl-C.
 pub async fn run(config: RankingConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen_addr).await?;
-    serve(config, listener, aras_common::shutdown::signal()).await?;
-    Ok(())
+    serve(config, listener, aras_common::shutdown::signal()).await
 }

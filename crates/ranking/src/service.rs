@@ -1,22 +1,30 @@
-//! The `RankCouriers` handler.
+//! The `RankCouriers` handler: given candidates, or the tenant's live couriers.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use aras_proto::ranking::v1::{RankCouriersRequest, RankCouriersResponse, ranking_server::Ranking};
+use aras_proto::ranking::v1::{
+    self as pb, RankCouriersRequest, RankCouriersResponse, ranking_server::Ranking,
+};
+use aras_ranking_core::Rules;
+use aras_ranking_core::live::CourierIndex;
 use tonic::{Request, Response, Status};
 
 use crate::RankingConfig;
-use crate::convert::{RankRequest, ranking_to_pb};
+use crate::convert::{CourierNames, RankRequest, age_s, ranking_to_pb};
 use crate::error::RankingServiceError;
+use crate::fleet::{Fleet, now_ms};
 
 pub struct RankingService {
     max_candidates: usize,
+    fleet: Arc<Fleet>,
 }
 
 impl RankingService {
-    pub fn new(config: &RankingConfig) -> Self {
+    pub fn new(config: &RankingConfig, fleet: Arc<Fleet>) -> Self {
         Self {
             max_candidates: config.max_candidates,
+            fleet,
         }
     }
 }
@@ -32,32 +40,128 @@ impl Ranking for RankingService {
         request: Request<RankCouriersRequest>,
     ) -> Result<Response<RankCouriersResponse>, Status> {
         let started = Instant::now();
+        let tenant = request.get_ref().live.then(|| aras_common::tenant::of(&request)).transpose()?;
         let request = RankRequest::parse(request.into_inner(), self.max_candidates)
             .map_err(RankingServiceError::from)?;
-        let large = request.couriers.len() > BLOCKING_THRESHOLD;
-        let compute = move || {
-            let ranking =
-                aras_ranking_core::rank(&request.announcement, &request.couriers, &request.options)
-                    .map_err(RankingServiceError::from)?;
-            Ok::<_, RankingServiceError>((request, ranking))
+        let response = match tenant {
+            Some(tenant) => self.rank_live(&request, tenant.as_str(), started)?,
+            None => rank_given(request, started).await?,
         };
-        let (request, ranking) = if large {
-            tokio::task::spawn_blocking(compute)
-                .await
-                .map_err(|e| Status::internal(format!("ranking task failed: {e}")))??
-        } else {
-            compute()?
-        };
-        metrics::histogram!("ranking_candidates").record(ranking.stats.total as f64);
-        metrics::counter!("ranking_candidates_rejected_total")
-            .increment(ranking.stats.rejected() as u64);
-        tracing::info!(
-            candidates = ranking.stats.total,
-            eligible = ranking.stats.eligible,
-            delivery_type = request.announcement.delivery_type.as_str(),
-            "ranked couriers"
-        );
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(Response::new(ranking_to_pb(request, &ranking, elapsed_ms)))
+        Ok(Response::new(response))
     }
+}
+
+async fn rank_given(
+    request: RankRequest,
+    started: Instant,
+) -> Result<RankCouriersResponse, RankingServiceError> {
+    let large = request.couriers.len() > BLOCKING_THRESHOLD;
+    let compute = move || {
+        let ranking =
+            aras_ranking_core::rank(&request.announcement, &request.couriers, &request.options)?;
+        Ok::<_, RankingServiceError>((request, ranking))
+    };
+    let (request, ranking) = if large {
+        tokio::task::spawn_blocking(compute)
+            .await
+            .map_err(|e| RankingServiceError::Internal(format!("ranking task failed: {e}")))??
+    } else {
+        compute()?
+    };
+    record("given", &request, ranking.stats, started);
+    Ok(ranking_to_pb(
+        &request,
+        &ranking,
+        request.couriers.as_slice(),
+        None,
+        started.elapsed().as_secs_f64() * 1e3,
+    ))
+}
+
+/// A live ranking's couriers: ids and position ages from the tenant's index.
+struct LiveNames<'a> {
+    index: &'a CourierIndex,
+    now_ms: u64,
+}
+
+impl CourierNames for LiveNames<'_> {
+    fn id(&self, index: usize) -> String {
+        self.index.id(index).to_owned()
+    }
+
+    fn position_age_s(&self, index: usize) -> Option<f64> {
+        self.index.fix(index).map(|fix| age_s(fix.at_ms, self.now_ms))
+    }
+}
+
+impl RankingService {
+    /// Ranks every eligible live courier of `tenant` from this replica's index: memory only,
+    /// a millisecond or so for tens of thousands of couriers, so it runs in place.
+    fn rank_live(
+        &self,
+        request: &RankRequest,
+        tenant: &str,
+        started: Instant,
+    ) -> Result<RankCouriersResponse, RankingServiceError> {
+        if !self.fleet.in_sync() {
+            return Err(RankingServiceError::FleetUnavailable(
+                "live couriers are unavailable: this ranking replica is not in sync with the fleet's Redis (rebuilding, or Redis unreachable); rankings with livreurs_candidats still work".into(),
+            ));
+        }
+        let rules = Rules::new(&request.announcement, &request.options)?;
+        let oldest_ms = self.fleet.oldest_fresh_ms();
+        let empty = CourierIndex::default();
+        let held = self.fleet.index(tenant);
+        let guard = held
+            .as_ref()
+            .map(|index| index.read().expect("no panic while holding an index"));
+        let index = guard.as_deref().unwrap_or(&empty);
+        let live = index
+            .rank(&rules, oldest_ms, request.include_details, self.max_candidates)
+            .map_err(|e| {
+                RankingServiceError::InvalidInput(format!(
+                    "options.top_k: {e} (ARAS_RANKING_MAX_CANDIDATES)"
+                ))
+            })?;
+        let search = pb::LiveSearch {
+            centre: Some(pb::GeoPoint {
+                latitude: live.circle.centre.lat(),
+                longitude: live.circle.centre.lon(),
+            }),
+            radius_km: live.circle.radius_km,
+            stale: u32::try_from(live.stale).unwrap_or(u32::MAX),
+            max_position_age_s: self.fleet.config.max_position_age.as_secs_f64(),
+        };
+        record("live", request, live.ranking.stats, started);
+        let names = LiveNames {
+            index,
+            now_ms: now_ms(),
+        };
+        Ok(ranking_to_pb(
+            request,
+            &live.ranking,
+            &names,
+            Some(search),
+            started.elapsed().as_secs_f64() * 1e3,
+        ))
+    }
+}
+
+fn record(
+    mode: &'static str,
+    request: &RankRequest,
+    stats: aras_ranking_core::FilterStats,
+    started: Instant,
+) {
+    metrics::histogram!("ranking_rank_duration_seconds", "mode" => mode)
+        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("ranking_candidates").record(stats.total as f64);
+    metrics::counter!("ranking_candidates_rejected_total").increment(stats.rejected() as u64);
+    tracing::info!(
+        mode,
+        candidates = stats.total,
+        eligible = stats.eligible,
+        delivery_type = request.announcement.delivery_type.as_str(),
+        "ranked couriers"
+    );
 }

@@ -1,15 +1,13 @@
 //! `/api/v1/livreurs`: courier ranking, the seed contract's JSON (French field names) over the
-//! ranking service's gRPC API; and live couriers (profiles and positions in Redis), which a
-//! ranking without `livreurs_candidats` ranks.
+//! ranking service's gRPC API; and live couriers (profiles and positions, which the ranking
+//! service keeps), which a ranking without `livreurs_candidats` ranks. Only shapes are
+//! translated here: every rule is the ranking service's.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use aras_auth::Principal;
 use aras_common::correlation::CorrelationId;
 use aras_proto::ranking::v1 as pb;
-use aras_ranking_core::geo::{Ellipse, LatLon};
-use aras_ranking_core::{DeliveryType, InvalidInput, Positive};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -19,7 +17,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::fleet::{self, LiveCourier, PositionUpdate, Profile, TypeVehicule, UpdateOutcome};
 use crate::state::AppState;
 
 // ---------------------------------------------------------------- request
@@ -112,7 +109,8 @@ pub struct RankOptions {
 pub struct RankRequest {
     annonce: Annonce,
     /// 1 to 10,000 couriers (`ARAS_RANKING_MAX_CANDIDATES`). Absent: the tenant's live
-    /// couriers (registered, with a fresh position) around the announcement are ranked.
+    /// couriers (registered, with a fresh position) inside the announcement's ellipse are
+    /// ranked, every one of them.
     #[schema(min_items = 1, max_items = 10000)]
     livreurs_candidats: Option<Vec<LivreurCandidat>>,
     #[serde(default)]
@@ -229,19 +227,19 @@ pub struct Metadata {
     recherche_live: Option<RechercheLive>,
 }
 
-/// How a live ranking found its candidates: one radius search around the ellipse's centre.
+/// How a live ranking found its candidates: every courier with a fresh position inside the
+/// circle that holds the ellipse was filtered, and every eligible one ranked.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RechercheLive {
     centre: PointOut,
     /// Radius of the circle that holds the ellipse, in km.
     rayon_km: f64,
-    /// Couriers with a fresh position inside the circle, passed to the ranking.
+    /// Couriers with a fresh position inside the circle: all of them filtered, every eligible
+    /// one ranked (`options.top_k` cuts only the list returned).
     candidats_trouves: u32,
-    /// Positions found older than `age_position_max_s`: ignored.
+    /// Couriers inside the circle whose position is older than `age_position_max_s`: ignored.
     positions_perimees: u32,
     age_position_max_s: f64,
-    /// The search stopped at `ARAS_FLEET_MAX_CANDIDATES`, nearest the centre first.
-    limite_atteinte: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -271,8 +269,15 @@ fn point_to_pb(p: &Point) -> pb::GeoPoint {
 }
 
 impl RankRequest {
-    /// The request for the ranking service, ranking `candidates`.
-    fn into_pb(self, candidates: Vec<pb::Courier>) -> Result<pb::RankCouriersRequest, ApiError> {
+    /// The request for the ranking service: the given candidates, or the live couriers.
+    fn into_pb(self) -> Result<pb::RankCouriersRequest, ApiError> {
+        let live = self.livreurs_candidats.is_none();
+        let candidates = self
+            .livreurs_candidats
+            .unwrap_or_default()
+            .into_iter()
+            .map(candidate_to_pb)
+            .collect();
         let delivery_type = match self.annonce.type_livraison {
             TypeLivraison::Standard => pb::DeliveryType::Standard,
             TypeLivraison::Express => pb::DeliveryType::Express,
@@ -300,6 +305,7 @@ impl RankRequest {
                 top_k: self.options.top_k,
                 include_details: self.options.include_details,
             }),
+            live,
         })
     }
 }
@@ -312,20 +318,6 @@ fn candidate_to_pb(c: LivreurCandidat) -> pb::Courier {
         capacity_volume_m3: c.capacite_volume_m3,
         vehicle_type: vehicle_to_pb(c.type_vehicule).into(),
         courier_id: c.livreur_id,
-    }
-}
-
-fn live_to_pb(c: &LiveCourier) -> pb::Courier {
-    pb::Courier {
-        position: Some(pb::GeoPoint {
-            latitude: c.latitude,
-            longitude: c.longitude,
-        }),
-        reputation: c.profile.reputation,
-        capacity_kg: c.profile.capacite_max_kg,
-        capacity_volume_m3: c.profile.capacite_volume_m3,
-        vehicle_type: vehicle_to_pb(c.profile.type_vehicule).into(),
-        courier_id: c.courier_id.clone(),
     }
 }
 
@@ -387,15 +379,20 @@ fn raison(r: pb::RejectionReason) -> RaisonRejet {
 }
 
 impl RankResponse {
-    /// `live`: the live search, and each courier's position age in seconds.
-    fn from_pb(
-        r: pb::RankCouriersResponse,
-        include_details: bool,
-        live: Option<(RechercheLive, HashMap<String, f64>)>,
-        started: Instant,
-    ) -> Self {
-        let (recherche_live, ages) = live.unzip();
-        let age = |id: &str| ages.as_ref().and_then(|ages| ages.get(id).copied());
+    fn from_pb(r: pb::RankCouriersResponse, include_details: bool, started: Instant) -> Self {
+        let recherche_live = r.live_search.map(|search| {
+            let centre = search.centre.unwrap_or_default();
+            RechercheLive {
+                centre: PointOut {
+                    latitude: centre.latitude,
+                    longitude: centre.longitude,
+                },
+                rayon_km: search.radius_km,
+                candidats_trouves: r.stats.unwrap_or_default().total,
+                positions_perimees: search.stale,
+                age_position_max_s: search.max_position_age_s,
+            }
+        });
         let stats = r.stats.unwrap_or_default();
         let w = r.weights.unwrap_or_default();
         let delivery_type = delivery_type_from_pb(r.delivery_type());
@@ -404,7 +401,7 @@ impl RankResponse {
             .into_iter()
             .map(|c| LivreurClasse {
                 rang: c.rank,
-                age_position_s: age(&c.courier_id),
+                age_position_s: c.position_age_s,
                 livreur_id: c.courier_id,
                 score_final: c.closeness,
                 details: c.details.map(|d| Details {
@@ -426,7 +423,7 @@ impl RankResponse {
                 .into_iter()
                 .map(|x| Rejet {
                     raison: raison(x.reason()),
-                    age_position_s: age(&x.courier_id),
+                    age_position_s: x.position_age_s,
                     livreur_id: x.courier_id,
                     distance_ramassage_km: x.distance_pickup_km,
                     distance_livraison_km: x.distance_dropoff_km,
@@ -477,10 +474,11 @@ impl RankResponse {
 /// (proximity, capacity, vehicle type, reputation) and ranked with TOPSIS. No eligible courier
 /// is a 200 with an empty list.
 ///
-/// Without `livreurs_candidats` the tenant's live couriers are ranked: those with a position
-/// younger than `ARAS_FLEET_MAX_POSITION_AGE` inside the circle that holds the ellipse (at most
-/// `ARAS_FLEET_MAX_CANDIDATES`, nearest its centre first); each ranked courier then carries its
-/// position's age and `metadata.recherche_live` says how they were found.
+/// Without `livreurs_candidats` the tenant's live couriers are ranked: every one with a
+/// position younger than `ARAS_FLEET_MAX_POSITION_AGE` inside the ellipse (`top_k` cuts only
+/// the list returned); each ranked courier then carries its position's age and
+/// `metadata.recherche_live` says what the search saw. An answer that would list more than
+/// `ARAS_RANKING_MAX_CANDIDATES` couriers is refused (422: set `options.top_k`).
 #[utoipa::path(post, path = "/api/v1/livreurs/rank", tag = "livreurs",
     request_body = RankRequest,
     params(("X-Correlation-ID" = Option<String>, Header, description = "Echoed; generated when absent")),
@@ -494,31 +492,16 @@ pub async fn rank(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Extension(correlation_id): Extension<CorrelationId>,
-    ApiJson(mut body): ApiJson<RankRequest>,
+    ApiJson(body): ApiJson<RankRequest>,
 ) -> Result<Json<RankResponse>, ApiError> {
     let started = Instant::now();
     let include_details = body.options.include_details;
-    let (candidates, live) = match body.livreurs_candidats.take() {
-        Some(given) if given.is_empty() => {
-            return Err(ApiError::InvalidInput(
-                "livreurs_candidats: must hold at least one courier".into(),
-            ));
-        }
-        Some(given) => (given.into_iter().map(candidate_to_pb).collect(), None),
-        None => {
-            let (couriers, search) = live_candidates(&state, &principal, &body).await?;
-            let now = fleet::now_ms();
-            let ages = couriers
-                .iter()
-                .map(|c| (c.courier_id.clone(), age_s(c.timestamp_ms, now)))
-                .collect();
-            (
-                couriers.iter().map(live_to_pb).collect(),
-                Some((search, ages)),
-            )
-        }
-    };
-    let request = state.request(body.into_pb(candidates)?, &correlation_id);
+    if body.livreurs_candidats.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ApiError::InvalidInput(
+            "livreurs_candidats: must hold at least one courier (leave it out to rank the live couriers)".into(),
+        ));
+    }
+    let request = state.tenant_request(body.into_pb()?, &correlation_id, &principal.tenant);
     let response = state
         .ranking
         .clone()
@@ -528,176 +511,116 @@ pub async fn rank(
     Ok(Json(RankResponse::from_pb(
         response.into_inner(),
         include_details,
-        live,
         started,
     )))
 }
 
-/// Seconds from `then_ms` to `now_ms` (0 for a fix a hair in the future).
-fn age_s(then_ms: u64, now_ms: u64) -> f64 {
-    Duration::from_millis(now_ms.saturating_sub(then_ms)).as_secs_f64()
-}
-
-/// The tenant's live couriers that may serve the announcement: one radius search around the
-/// centre of the circle holding the ellipse. Points and tolerance are checked here with the
-/// ranking's own rules, because the search needs them before the ranking service sees them.
-async fn live_candidates(
-    state: &AppState,
-    principal: &Principal,
-    body: &RankRequest,
-) -> Result<(Vec<LiveCourier>, RechercheLive), ApiError> {
-    let invalid = |e: InvalidInput| ApiError::InvalidInput(e.to_string());
-    let point = |p: &Point, field: &str| {
-        LatLon::new(p.latitude, p.longitude).map_err(|e| invalid(e.within(field)))
-    };
-    let pickup = point(&body.annonce.point_ramassage, "annonce.point_ramassage")?;
-    let dropoff = point(&body.annonce.point_livraison, "annonce.point_livraison")?;
-    for (p, field) in [(pickup, "point_ramassage"), (dropoff, "point_livraison")] {
-        if p.lat().abs() > fleet::MAX_LATITUDE {
-            return Err(ApiError::InvalidInput(format!(
-                "annonce.{field}.latitude: live ranking covers latitudes within ±{} (the range of the geo index), got {}",
-                fleet::MAX_LATITUDE,
-                p.lat()
-            )));
-        }
-    }
-    let tolerance_km = match body.options.tolerance_spatiale_km {
-        Some(km) => Positive::new("options.tolerance_spatiale_km", km)
-            .map_err(invalid)?
-            .get(),
-        None => delivery_type(body.annonce.type_livraison).default_tolerance_km(),
-    };
-    let (centre, radius_km) = Ellipse::new(pickup, dropoff, tolerance_km).bounding_circle();
-    // Half the Earth's circumference already covers it all.
-    let radius_km = radius_km.min(std::f64::consts::PI * aras_ranking_core::geo::EARTH_RADIUS_KM);
-    let nearby = state
-        .fleet
-        .nearby(
-            principal.tenant.as_str(),
-            (centre.lat(), centre.lon()),
-            radius_km,
-            fleet::now_ms(),
-        )
-        .await?;
-    let search = RechercheLive {
-        centre: PointOut {
-            latitude: centre.lat(),
-            longitude: centre.lon(),
-        },
-        rayon_km: radius_km,
-        candidats_trouves: u32::try_from(nearby.couriers.len()).unwrap_or(u32::MAX),
-        positions_perimees: u32::try_from(nearby.stale).unwrap_or(u32::MAX),
-        age_position_max_s: state.fleet.config.max_position_age.as_secs_f64(),
-        limite_atteinte: nearby.truncated,
-    };
-    Ok((nearby.couriers, search))
-}
-
-fn delivery_type(t: TypeLivraison) -> DeliveryType {
-    match t {
-        TypeLivraison::Standard => DeliveryType::Standard,
-        TypeLivraison::Express => DeliveryType::Express,
-        TypeLivraison::Sameday => DeliveryType::Sameday,
-    }
-}
-
 // ---------------------------------------------------------------- live couriers
 
-/// The longest courier id accepted, in characters.
-const MAX_COURIER_ID_CHARS: usize = 128;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TypeVehicule {
+    Velo,
+    Moto,
+    Voiture,
+    Camionnette,
+    Camion,
+}
 
-/// How far ahead of the gateway's clock a position's timestamp may be (clock skew).
-const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// A courier as registered: a candidate's own fields, without its position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// 0 to 10.
+    #[schema(example = 8.5, minimum = 0.0, maximum = 10.0)]
+    pub reputation: f64,
+    /// Greater than 0.
+    #[schema(example = 30.0, exclusive_minimum = 0.0)]
+    pub capacite_max_kg: f64,
+    pub type_vehicule: TypeVehicule,
+    /// Optional volume capacity (> 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0.0)]
+    pub capacite_volume_m3: Option<f64>,
+}
 
-/// A courier's id in a path. The pattern says what `check_courier_id` accepts.
+impl Profile {
+    fn to_pb(&self) -> pb::CourierProfile {
+        pb::CourierProfile {
+            reputation: self.reputation,
+            capacity_kg: self.capacite_max_kg,
+            capacity_volume_m3: self.capacite_volume_m3,
+            vehicle_type: vehicle_to_pb(self.type_vehicule).into(),
+        }
+    }
+
+    fn from_pb(p: pb::CourierProfile) -> Self {
+        let type_vehicule = match p.vehicle_type() {
+            pb::VehicleType::Velo => TypeVehicule::Velo,
+            pb::VehicleType::Moto => TypeVehicule::Moto,
+            pb::VehicleType::Camionnette => TypeVehicule::Camionnette,
+            pb::VehicleType::Camion => TypeVehicule::Camion,
+            // The service answers the type it validated; Unspecified cannot come back.
+            pb::VehicleType::Voiture | pb::VehicleType::Unspecified => TypeVehicule::Voiture,
+        };
+        Self {
+            reputation: p.reputation,
+            capacite_max_kg: p.capacity_kg,
+            type_vehicule,
+            capacite_volume_m3: p.capacity_volume_m3,
+        }
+    }
+}
+
+/// A courier's id in a path. The pattern says what the ranking service accepts.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct CourierPath {
-    /// 1 to 128 characters, no control character.
+    /// 1 to 128 characters, no control character; `rank`, `health` and `positions` are
+    /// reserved (routes of this API).
     #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$")]
     livreur_id: String,
-}
-
-fn check_courier_id(id: &str, field: &str) -> Result<(), ApiError> {
-    let length = id.chars().count();
-    if length == 0 || length > MAX_COURIER_ID_CHARS || id.chars().any(char::is_control) {
-        return Err(ApiError::InvalidInput(format!(
-            "{field}: must be 1 to {MAX_COURIER_ID_CHARS} characters, none a control character"
-        )));
-    }
-    Ok(())
 }
 
 /// A position report as sent.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionIn {
-    /// Degrees, −85.05 to 85.05 (the range of Redis's geo index).
-    #[schema(example = 48.8566, minimum = -85.051_128_78, maximum = 85.051_128_78)]
+    /// Degrees, −90 to 90.
+    #[schema(example = 48.8566, minimum = -90.0, maximum = 90.0)]
     latitude: f64,
     /// Degrees, −180 to 180.
     #[schema(example = 2.3522, minimum = -180.0, maximum = 180.0)]
     longitude: f64,
     /// When the position was taken: RFC 3339 (`2026-12-06T10:15:00Z`, any offset), at most
-    /// 5 s ahead of the gateway's clock; the gateway's clock when absent.
+    /// 5 s ahead of the ranking service's clock; its clock when absent.
     #[schema(example = "2026-12-06T10:15:00.250Z", format = DateTime)]
     timestamp: Option<String>,
 }
 
 impl PositionIn {
-    /// The report for `courier_id`, or why it is refused; `field` names it in the error.
-    fn validate(
-        self,
-        courier_id: String,
-        field: &str,
-        now_ms: u64,
-    ) -> Result<PositionUpdate, ApiError> {
-        let invalid = |what: &str, message: String| {
-            ApiError::InvalidInput(format!("{field}{what}: {message}"))
-        };
-        if !self.latitude.is_finite() || self.latitude.abs() > fleet::MAX_LATITUDE {
-            return Err(invalid(
-                "latitude",
-                format!(
-                    "must be within [-{max}, {max}] (the range of the geo index), got {}",
-                    self.latitude,
-                    max = fleet::MAX_LATITUDE
-                ),
-            ));
-        }
-        if !self.longitude.is_finite() || self.longitude.abs() > 180.0 {
-            return Err(invalid(
-                "longitude",
-                format!("must be within [-180, 180], got {}", self.longitude),
-            ));
-        }
-        let timestamp_ms = match &self.timestamp {
-            None => now_ms,
-            Some(text) => {
-                let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
-                    invalid(
-                        "timestamp",
-                        format!("{text:?} is not an RFC 3339 date-time: {e}"),
-                    )
-                })?;
-                // Before 1970 is merely very old: kept as 0, and stale.
-                let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-                let latest = now_ms + u64::try_from(MAX_CLOCK_SKEW.as_millis()).unwrap_or(0);
-                if ms > latest {
-                    return Err(invalid(
-                        "timestamp",
-                        format!(
-                            "{text:?} is in the future (more than 5 s ahead of the gateway's clock)"
-                        ),
-                    ));
-                }
-                ms
-            }
-        };
-        Ok(PositionUpdate {
+    /// The report for `courier_id`; `field` names it in a malformed timestamp's error (the
+    /// ranking service checks everything else).
+    fn to_pb(&self, courier_id: String, field: &str) -> Result<pb::PositionReport, ApiError> {
+        let timestamp_ms = self
+            .timestamp
+            .as_deref()
+            .map(|text| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|at| at.timestamp_millis())
+                    .map_err(|e| {
+                        ApiError::InvalidInput(format!(
+                            "{field}timestamp: {text:?} is not an RFC 3339 date-time: {e}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        Ok(pb::PositionReport {
             courier_id,
-            latitude: self.latitude,
-            longitude: self.longitude,
+            position: Some(pb::GeoPoint {
+                latitude: self.latitude,
+                longitude: self.longitude,
+            }),
             timestamp_ms,
         })
     }
@@ -724,6 +647,28 @@ pub struct LivreurOut {
     position: Option<PositionOut>,
 }
 
+impl LivreurOut {
+    fn from_pb(c: pb::LiveCourier) -> Self {
+        let position = c.last_position.map(|fix| {
+            let point = fix.position.unwrap_or_default();
+            let at = SystemTime::UNIX_EPOCH
+                + Duration::from_millis(u64::try_from(fix.timestamp_ms).unwrap_or(0));
+            PositionOut {
+                latitude: point.latitude,
+                longitude: point.longitude,
+                timestamp: humantime::format_rfc3339_millis(at).to_string(),
+                age_s: c.position_age_s,
+                perimee: c.stale,
+            }
+        });
+        Self {
+            livreur_id: c.courier_id,
+            profil: Profile::from_pb(c.profile.unwrap_or_default()),
+            position,
+        }
+    }
+}
+
 /// Registers a courier's profile, or replaces it (its position is kept).
 #[utoipa::path(put, path = "/api/v1/livreurs/{livreur_id}", tag = "livreurs",
     request_body = Profile,
@@ -731,59 +676,35 @@ pub struct LivreurOut {
     responses(
         (status = 201, description = "Registered", body = LivreurOut),
         (status = 200, description = "Profile replaced", body = LivreurOut),
-        (status = 422, description = "A field breaks a rule", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule, or the id is reserved", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         crate::schema::BodyRefusals,
         crate::schema::FleetUnavailable,
     ))]
 pub async fn register(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    Extension(correlation_id): Extension<CorrelationId>,
     Path(CourierPath { livreur_id }): Path<CourierPath>,
     ApiJson(profile): ApiJson<Profile>,
 ) -> Result<Response, ApiError> {
-    check_courier_id(&livreur_id, "livreur_id")?;
-    profile
-        .validate()
-        .map_err(|e| ApiError::InvalidInput(e.to_string()))?;
-    let tenant = principal.tenant.as_str();
-    let created = state.fleet.register(tenant, &livreur_id, &profile).await?;
-    let status = if created {
+    let request = pb::RegisterCourierRequest {
+        courier_id: livreur_id,
+        profile: Some(profile.to_pb()),
+    };
+    let answer = state
+        .fleet
+        .clone()
+        .register_courier(state.tenant_request(request, &correlation_id, &principal.tenant))
+        .await
+        .map_err(|status| ApiError::upstream("ranking", status))?
+        .into_inner();
+    let status = if answer.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(courier(&state, tenant, livreur_id).await?)).into_response())
-}
-
-async fn courier(
-    state: &AppState,
-    tenant: &str,
-    livreur_id: String,
-) -> Result<LivreurOut, ApiError> {
-    let registered = state
-        .fleet
-        .get(tenant, &livreur_id)
-        .await?
-        .ok_or_else(|| fleet::FleetError::UnknownCourier(livreur_id.clone()))?;
-    let now = fleet::now_ms();
-    let position = registered.position.map(|(latitude, longitude, ms)| {
-        let age_s = age_s(ms, now);
-        PositionOut {
-            latitude,
-            longitude,
-            timestamp: humantime::format_rfc3339_millis(
-                SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
-            )
-            .to_string(),
-            age_s,
-            perimee: age_s > state.fleet.config.max_position_age.as_secs_f64(),
-        }
-    });
-    Ok(LivreurOut {
-        livreur_id,
-        profil: registered.profile,
-        position,
-    })
+    let courier = LivreurOut::from_pb(answer.courier.unwrap_or_default());
+    Ok((status, Json(courier)).into_response())
 }
 
 /// A registered courier's profile and last position.
@@ -797,11 +718,39 @@ async fn courier(
 pub async fn get(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    Extension(correlation_id): Extension<CorrelationId>,
     Path(CourierPath { livreur_id }): Path<CourierPath>,
 ) -> Result<Json<LivreurOut>, ApiError> {
-    Ok(Json(
-        courier(&state, principal.tenant.as_str(), livreur_id).await?,
-    ))
+    let request = pb::GetCourierRequest {
+        courier_id: livreur_id,
+    };
+    let courier = state
+        .fleet
+        .clone()
+        .get_courier(state.tenant_request(request, &correlation_id, &principal.tenant))
+        .await
+        .map_err(|status| ApiError::upstream("ranking", status))?
+        .into_inner();
+    Ok(Json(LivreurOut::from_pb(courier)))
+}
+
+/// Sends reports to the ranking service; their outcomes in order.
+async fn report(
+    state: &AppState,
+    principal: &Principal,
+    correlation_id: &CorrelationId,
+    reports: Vec<pb::PositionReport>,
+    single: bool,
+) -> Result<Vec<pb::ReportOutcome>, ApiError> {
+    let request = pb::ReportPositionsRequest { reports, single };
+    let answer = state
+        .fleet
+        .clone()
+        .report_positions(state.tenant_request(request, correlation_id, &principal.tenant))
+        .await
+        .map_err(|status| ApiError::upstream("ranking", status))?
+        .into_inner();
+    Ok(answer.outcomes().collect())
 }
 
 /// What became of a position report.
@@ -829,25 +778,16 @@ pub struct PositionAck {
 pub async fn report_position(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    Extension(correlation_id): Extension<CorrelationId>,
     Path(CourierPath { livreur_id }): Path<CourierPath>,
     ApiJson(position): ApiJson<PositionIn>,
 ) -> Result<Json<PositionAck>, ApiError> {
-    check_courier_id(&livreur_id, "livreur_id")?;
-    let report = position.validate(livreur_id.clone(), "", fleet::now_ms())?;
-    let outcome = state
-        .fleet
-        .update(principal.tenant.as_str(), &[report])
-        .await?;
-    match outcome.as_slice() {
-        [UpdateOutcome::UnknownCourier] => {
-            Err(fleet::FleetError::UnknownCourier(livreur_id).into())
-        }
-        [applied] => Ok(Json(PositionAck {
-            livreur_id,
-            appliquee: *applied == UpdateOutcome::Applied,
-        })),
-        _ => Err(fleet::FleetError::Malformed("one outcome per report".into()).into()),
-    }
+    let report_pb = position.to_pb(livreur_id.clone(), "")?;
+    let outcomes = report(&state, &principal, &correlation_id, vec![report_pb], true).await?;
+    Ok(Json(PositionAck {
+        livreur_id,
+        appliquee: outcomes == [pb::ReportOutcome::Applied],
+    }))
 }
 
 /// Takes a courier offline: its position is forgotten (live ranking skips it), its profile
@@ -862,12 +802,18 @@ pub async fn report_position(
 pub async fn go_offline(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    Extension(correlation_id): Extension<CorrelationId>,
     Path(CourierPath { livreur_id }): Path<CourierPath>,
 ) -> Result<StatusCode, ApiError> {
+    let request = pb::GoOfflineRequest {
+        courier_id: livreur_id,
+    };
     state
         .fleet
-        .offline(principal.tenant.as_str(), &livreur_id)
-        .await?;
+        .clone()
+        .go_offline(state.tenant_request(request, &correlation_id, &principal.tenant))
+        .await
+        .map_err(|status| ApiError::upstream("ranking", status))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -879,7 +825,7 @@ pub struct BatchPosition {
     #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$")]
     livreur_id: String,
     /// As in a single report.
-    #[schema(minimum = -85.051_128_78, maximum = 85.051_128_78)]
+    #[schema(minimum = -90.0, maximum = 90.0)]
     latitude: f64,
     #[schema(minimum = -180.0, maximum = 180.0)]
     longitude: f64,
@@ -920,48 +866,69 @@ pub struct BatchAck {
 pub async fn report_positions(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    Extension(correlation_id): Extension<CorrelationId>,
     ApiJson(batch): ApiJson<PositionBatch>,
 ) -> Result<Json<BatchAck>, ApiError> {
-    let max = state.fleet.config.max_batch;
-    if batch.positions.is_empty() || batch.positions.len() > max {
-        return Err(ApiError::InvalidInput(format!(
-            "positions: holds {} reports, must hold 1 to {max}",
-            batch.positions.len()
-        )));
-    }
-    let now = fleet::now_ms();
     let reports = batch
         .positions
         .into_iter()
         .enumerate()
         .map(|(i, p)| {
-            let field = format!("positions[{i}].");
-            check_courier_id(&p.livreur_id, &format!("{field}livreur_id"))?;
             let position = PositionIn {
                 latitude: p.latitude,
                 longitude: p.longitude,
                 timestamp: p.timestamp,
             };
-            position.validate(p.livreur_id, &field, now)
+            position.to_pb(p.livreur_id, &format!("positions[{i}]."))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let outcomes = state
-        .fleet
-        .update(principal.tenant.as_str(), &reports)
-        .await?;
+    let ids: Vec<String> = reports.iter().map(|r| r.courier_id.clone()).collect();
+    let outcomes = report(&state, &principal, &correlation_id, reports, false).await?;
     let mut ack = BatchAck {
         appliquees: 0,
         ignorees: Vec::new(),
         inconnus: Vec::new(),
     };
-    for (report, outcome) in reports.into_iter().zip(outcomes) {
+    for (id, outcome) in ids.into_iter().zip(outcomes) {
         match outcome {
-            UpdateOutcome::Applied => ack.appliquees += 1,
-            UpdateOutcome::NotNewer => ack.ignorees.push(report.courier_id),
-            UpdateOutcome::UnknownCourier => ack.inconnus.push(report.courier_id),
+            pb::ReportOutcome::Applied => ack.appliquees += 1,
+            pb::ReportOutcome::NotNewer => ack.ignorees.push(id),
+            pb::ReportOutcome::UnknownCourier | pb::ReportOutcome::Unspecified => {
+                ack.inconnus.push(id);
+            }
         }
     }
     Ok(Json(ack))
+}
+
+/// The courier ids that name this API's own routes under `/api/v1/livreurs/`: a courier
+/// registered under one could never be read. The ranking service refuses them too (for other
+/// clients of its gRPC API); here the route answers before any courier is looked up.
+fn reserved_id(id: &str) -> ApiError {
+    ApiError::InvalidInput(format!(
+        "livreur_id: {id:?} is reserved (a route of the API under /api/v1/livreurs/); reserved: rank, health, positions"
+    ))
+}
+
+/// `rank` names the ranking route: no courier may be registered under it.
+#[utoipa::path(put, path = "/api/v1/livreurs/rank", tag = "livreurs",
+    responses((status = 422, description = "A reserved courier id", body = aras_common::problem::Problem, content_type = "application/problem+json")))]
+pub async fn register_rank() -> ApiError {
+    reserved_id("rank")
+}
+
+/// `health` names the module's health route: no courier may be registered under it.
+#[utoipa::path(put, path = "/api/v1/livreurs/health", tag = "livreurs",
+    responses((status = 422, description = "A reserved courier id", body = aras_common::problem::Problem, content_type = "application/problem+json")))]
+pub async fn register_health() -> ApiError {
+    reserved_id("health")
+}
+
+/// `positions` names the batch route: no courier may be registered under it.
+#[utoipa::path(put, path = "/api/v1/livreurs/positions", tag = "livreurs",
+    responses((status = 422, description = "A reserved courier id", body = aras_common::problem::Problem, content_type = "application/problem+json")))]
+pub async fn register_positions() -> ApiError {
+    reserved_id("positions")
 }
 
 /// Health of the courier-ranking module: 200 when the ranking service serves, else 503.

@@ -35,9 +35,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
-        .routes(routes!(livreurs::rank))
-        .routes(routes!(livreurs::health))
-        .routes(routes!(livreurs::report_positions))
+        .routes(routes!(livreurs::rank, livreurs::register_rank))
+        .routes(routes!(livreurs::health, livreurs::register_health))
+        .routes(routes!(
+            livreurs::report_positions,
+            livreurs::register_positions
+        ))
         .routes(routes!(livreurs::register, livreurs::get))
         .routes(routes!(livreurs::report_position, livreurs::go_offline))
         .routes(routes!(sentiment::analyze))

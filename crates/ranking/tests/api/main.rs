@@ -1,4 +1,7 @@
-//! The ranking service over real gRPC on an ephemeral port: statuses, health, reflection.
+//! The ranking service over real gRPC on an ephemeral port: statuses, health, reflection; and
+//! its live couriers (`fleet`).
+
+mod fleet;
 
 use aras_proto::ranking::v1::{self as pb, ranking_client::RankingClient};
 use aras_ranking::RankingConfig;
@@ -52,6 +55,7 @@ fn request() -> pb::RankCouriersRequest {
             vehicle_type: pb::VehicleType::Moto.into(),
         }],
         options: None,
+        live: false,
     }
 }
 
@@ -86,16 +90,28 @@ async fn ranks_and_refuses_invalid_input_with_invalid_argument() {
 }
 
 #[tokio::test]
-async fn reports_serving_health() {
+async fn reports_serving_health_once_its_fleet_is_loaded() {
     let channel = spawn_service().await;
-    let status = aras_common::grpc::check_health(
-        channel,
-        aras_ranking::SERVICE_NAME,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, tonic_health::ServingStatus::Serving);
+    // SERVING comes once the first load of live couriers has finished (a moment).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for service in [aras_ranking::SERVICE_NAME, aras_ranking::FLEET_SERVICE_NAME] {
+        loop {
+            let status = aras_common::grpc::check_health(
+                channel.clone(),
+                service,
+                std::time::Duration::from_secs(1),
+            )
+            .await;
+            if matches!(status, Ok(tonic_health::ServingStatus::Serving)) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{service} not serving: {status:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 #[tokio::test]
@@ -123,6 +139,7 @@ async fn lists_its_service_over_reflection() {
     assert_eq!(
         names,
         [
+            aras_ranking::FLEET_SERVICE_NAME,
             aras_ranking::SERVICE_NAME,
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
