@@ -16,7 +16,11 @@ use crate::helpers::{
 async fn spawn_ranking(config: RankingConfig) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(aras_ranking::serve(config, listener, std::future::pending()));
+    tokio::spawn(aras_ranking::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
     addr
 }
 
@@ -143,7 +147,12 @@ async fn a_registered_courier_reports_positions_and_the_newest_wins() {
     let polar = app
         .post_json("/api/v1/livreurs/POLE/position", &report(89.9, ago(1)))
         .await;
-    assert_eq!((polar.0, &polar.2["appliquee"]), (200, &json!(true)), "{}", polar.2);
+    assert_eq!(
+        (polar.0, &polar.2["appliquee"]),
+        (200, &json!(true)),
+        "{}",
+        polar.2
+    );
     assert_problem(
         &app.post_json(
             &format!("{path}/position"),
@@ -416,7 +425,11 @@ async fn nobody_live_nearby_is_an_empty_ranking_but_an_empty_given_list_is_refus
     let mut polar = live_request();
     polar["annonce"]["point_ramassage"]["latitude"] = json!(89.5);
     let (status, _, body) = app.post_json("/api/v1/livreurs/rank", &polar).await;
-    assert_eq!((status, &body["livreurs_classes"]), (200, &json!([])), "{body}");
+    assert_eq!(
+        (status, &body["livreurs_classes"]),
+        (200, &json!([])),
+        "{body}"
+    );
     polar["annonce"]["point_ramassage"]["latitude"] = json!(90.5);
     assert_problem(
         &app.post_json("/api/v1/livreurs/rank", &polar).await,

@@ -53,21 +53,24 @@ macro_rules! listed {
 async fn reflection_lists_exactly_each_servers_own_services() {
     let b = backends();
     for (addr, own) in [
-        (b.ranking, "aras.ranking.v1.Ranking"),
-        (b.sentiment, "aras.sentiment.v1.Sentiment"),
-        (b.embedding, "aras.embedding.v1.Embedding"),
-        (b.recommender, "aras.recommender.v1.Recommender"),
+        (
+            b.ranking,
+            &["aras.ranking.v1.Ranking", "aras.ranking.v1.Fleet"][..],
+        ),
+        (b.sentiment, &["aras.sentiment.v1.Sentiment"]),
+        (b.embedding, &["aras.embedding.v1.Embedding"]),
+        (b.recommender, &["aras.recommender.v1.Recommender"]),
     ] {
         let expected: BTreeSet<String> = COMMON
             .iter()
-            .chain([&own])
+            .chain(own)
             .map(|s| (*s).to_owned())
             .collect();
-        assert_eq!(listed!(v1, addr), expected, "v1 on the {own} port");
+        assert_eq!(listed!(v1, addr), expected, "v1 on the {own:?} port");
         assert_eq!(
             listed!(v1alpha, addr),
             expected,
-            "v1alpha on the {own} port"
+            "v1alpha on the {own:?} port"
         );
     }
 }

@@ -22,6 +22,7 @@ async fn liveness_and_readiness_when_everything_runs() {
         names,
         [
             "ranking",
+            "fleet",
             "sentiment",
             "embedding",
             "recommender",

@@ -1,6 +1,8 @@
-//! Redis as ARAS uses it: an optional accelerator. Commands fail fast (a short timeout) while
-//! the connection is down and the client reconnects in the background, so callers carry on
-//! without Redis instead of waiting for it.
+//! Redis clients as ARAS uses them. Commands fail fast (a timeout) while the connection is down
+//! and the client reconnects in the background. For the cache, the rate limits and the catalog
+//! versions Redis is an accelerator: callers carry on without it. For the live couriers (the
+//! ranking service's fleet) it is the durable record, which must persist (AOF): without it
+//! live dispatch answers 503.
 
 use std::time::Duration;
 
@@ -20,7 +22,8 @@ const RAISE_TO: &str = "local held = tonumber(redis.call('GET', KEYS[1]) or '0')
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisConfig {
-    /// Redis URL (cache, catalog version).
+    /// Redis URL (cache, rate limits, catalog versions; the ranking service's fleet unless it
+    /// has a Redis of its own).
     #[arg(
         id = "redis_url",
         long = "redis-url",

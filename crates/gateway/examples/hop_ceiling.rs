@@ -107,6 +107,7 @@ async fn rank(
             })
             .collect(),
         options: None,
+        live: false,
     };
     client
         .clone()

@@ -84,7 +84,13 @@ fn bench_live(c: &mut Criterion) {
             },
         );
         let position = LatLon::new(48.72 + 0.27 * next(), 2.15 + 0.41 * next()).unwrap();
-        index.report(&id, Fix { position, at_ms: 1_000 });
+        index.report(
+            &id,
+            Fix {
+                position,
+                at_ms: 1_000,
+            },
+        );
     }
     let announcement = Announcement {
         delivery_type: DeliveryType::Express,
@@ -98,16 +104,20 @@ fn bench_live(c: &mut Criterion) {
         ..RankingOptions::default()
     };
     let rules = Rules::new(&announcement, &options).unwrap();
-    let eligible = index.rank(&rules, 0, false, 10_000).unwrap().ranking.stats.eligible;
+    let eligible = index
+        .rank(&rules, 0, false, 10_000)
+        .unwrap()
+        .ranking
+        .stats
+        .eligible;
     let mut group = c.benchmark_group("live");
     group.throughput(Throughput::Elements(eligible as u64));
-    group.bench_function(format!("100000 couriers, {eligible} eligible, top 10"), |b| {
-        b.iter(|| {
-            index
-                .rank(black_box(&rules), 0, false, 10_000)
-                .unwrap()
-        });
-    });
+    group.bench_function(
+        format!("100000 couriers, {eligible} eligible, top 10"),
+        |b| {
+            b.iter(|| index.rank(black_box(&rules), 0, false, 10_000).unwrap());
+        },
+    );
     group.finish();
 }
 

@@ -95,8 +95,7 @@ fn arc_km(chord: f64) -> f64 {
     let x = chord * 0.5;
     let half_angle = if x < 0.01 {
         let x2 = x * x;
-        x * (1.0
-            + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0 + x2 * (35.0 / 1152.0)))))
+        x * (1.0 + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0 + x2 * (35.0 / 1152.0)))))
     } else {
         // Rounding can push the half-chord a hair above 1 for antipodal points.
         x.min(1.0).asin()
@@ -207,6 +206,12 @@ impl Ellipse {
         }
         let centre = UnitVector([sum[0] / norm, sum[1] / norm, sum[2] / norm]);
         Circle::new(centre, self.max_path_km / 2.0 * (1.0 + 1e-6) + 1e-3)
+    }
+
+    /// d(P, pickup): the one distance a point already known to be inside needs.
+    #[inline]
+    pub fn distance_pickup_km(&self, point: UnitVector) -> f64 {
+        point.distance_km(self.pickup)
     }
 
     pub fn check(&self, point: LatLon) -> EllipseCheck {
@@ -323,7 +328,9 @@ mod tests {
         let f2 = p(0.0, 0.18);
         let e = Ellipse::new(f1, f2, 1.0);
         let Circle {
-            centre, radius_km: radius, ..
+            centre,
+            radius_km: radius,
+            ..
         } = e.bounding_circle();
         assert!(centre.lat().abs() < 1e-9 && (centre.lon() - 0.09).abs() < 1e-9);
         // The far vertex beyond the drop-off lies on the ellipse and within the circle.
@@ -424,7 +431,8 @@ mod tests {
         let (phi1, phi2) = (a.lat().to_radians(), b.lat().to_radians());
         let dphi = phi2 - phi1;
         let dlambda = (b.lon() - a.lon()).to_radians();
-        let h = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        let h =
+            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
         2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
     }
 

@@ -344,7 +344,10 @@ pub struct Eligible {
 }
 
 impl Rules {
-    pub fn new(announcement: &Announcement, options: &RankingOptions) -> Result<Self, RankingError> {
+    pub fn new(
+        announcement: &Announcement,
+        options: &RankingOptions,
+    ) -> Result<Self, RankingError> {
         let matrix = match &options.matrix {
             Some(m) if m.size() != CRITERIA => {
                 return Err(InvalidInput::new(
@@ -398,9 +401,18 @@ impl Rules {
         profile: &Profile,
     ) -> (EllipseCheck, Option<RejectionReason>) {
         let geometry = self.ellipse.check_vector(point);
-        let reason = if !geometry.inside() {
+        let reason = if geometry.inside() {
+            self.capacity_rejection(profile)
+        } else {
             Some(RejectionReason::OutsideEllipse)
-        } else if self
+        };
+        (geometry, reason)
+    }
+
+    /// The parcel's part of the filter: whether the courier can carry it.
+    #[inline]
+    pub fn capacity_rejection(&self, profile: &Profile) -> Option<RejectionReason> {
+        if self
             .parcel_weight_kg
             .is_some_and(|w| profile.capacity_kg < w)
         {
@@ -412,8 +424,7 @@ impl Rules {
             Some(RejectionReason::InsufficientVolumeCapacity)
         } else {
             None
-        };
-        (geometry, reason)
+        }
     }
 
     /// The eligible courier's entry for [`Self::rank`].
@@ -453,8 +464,7 @@ impl Rules {
                 let mut best: Vec<OrderKey> = Vec::with_capacity(k + 1);
                 for at in 0..eligible.len() {
                     let candidate = key(at);
-                    if best.len() == k
-                        && compare(&candidate, best.last().expect("k ≥ 1")).is_ge()
+                    if best.len() == k && compare(&candidate, best.last().expect("k ≥ 1")).is_ge()
                     {
                         continue;
                     }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::geo::{Circle, UnitVector};
-use crate::{FilterStats, LatLon, Profile, RankedCourier, Ranking, Rejection, Rules};
+use crate::{Eligible, FilterStats, LatLon, Profile, RankedCourier, Ranking, Rejection, Rules};
 
 /// Grid cell size, in degrees of latitude and of longitude (about 1.1 km north–south). Small
 /// enough that the cells around an ellipse hold few couriers outside it, large enough that a
@@ -36,6 +36,64 @@ impl Cell {
             lat: cell_index(p.lat()),
             lon: cell_index(p.lon()),
         }
+    }
+
+    /// The cell's four corners (clamped to the valid ranges).
+    fn corners(self) -> [LatLon; 4] {
+        let at = |lat: i32, lon: i32| {
+            LatLon::new(
+                (f64::from(lat) * CELL_DEGREES).clamp(-90.0, 90.0),
+                (f64::from(lon) * CELL_DEGREES).clamp(-180.0, 180.0),
+            )
+            .expect("clamped coordinates are valid")
+        };
+        [
+            at(self.lat, self.lon),
+            at(self.lat + 1, self.lon),
+            at(self.lat, self.lon + 1),
+            at(self.lat + 1, self.lon + 1),
+        ]
+    }
+}
+
+/// How far inside a boundary every corner of a cell must be for the whole cell to count as
+/// inside, in km: far more than a cell's sides bulge from the great circles through its
+/// corners (about a centimetre), so the shortcut never decides differently from the exact test.
+const CELL_MARGIN_KM: f64 = 0.01;
+
+/// Up to this longest path (km), an ellipse is small enough for the cell shortcut: convex,
+/// and far from wrapping around the sphere.
+const CELL_SHORTCUT_MAX_PATH_KM: f64 = 2_000.0;
+
+/// Where a whole cell stands, so that its couriers skip the tests it settles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CellPlace {
+    /// Inside the ellipse: only the parcel decides, and only d(P, pickup) is needed.
+    InsideEllipse,
+    /// Inside the search circle, across the ellipse's edge.
+    InsideCircle,
+    /// Across the circle's edge: every test.
+    Across,
+}
+
+fn place(cell: Cell, rules: &Rules, circle: &Circle) -> CellPlace {
+    let ellipse = rules.ellipse();
+    if ellipse.max_path_km() > CELL_SHORTCUT_MAX_PATH_KM {
+        return CellPlace::Across;
+    }
+    let corners = cell.corners();
+    if corners
+        .iter()
+        .all(|&c| ellipse.check(c).path_km <= ellipse.max_path_km() - CELL_MARGIN_KM)
+    {
+        CellPlace::InsideEllipse
+    } else if corners
+        .iter()
+        .all(|&c| circle.centre.distance_km(c) <= circle.radius_km - CELL_MARGIN_KM)
+    {
+        CellPlace::InsideCircle
+    } else {
+        CellPlace::Across
     }
 }
 
@@ -71,7 +129,8 @@ struct Slot {
 pub struct CourierIndex {
     by_id: HashMap<Box<str>, u32>,
     slots: Vec<Slot>,
-    cells: HashMap<Cell, Vec<Entry>>,
+    /// Hashed with foldhash (seeded per process): every move looks up two cells.
+    cells: HashMap<Cell, Vec<Entry>, foldhash::quality::RandomState>,
 }
 
 /// The outcome of a live ranking: a [`Ranking`] whose indexes are the index's slots (see
@@ -205,11 +264,15 @@ impl CourierIndex {
         let circle = rules.ellipse().bounding_circle();
         let mut stats = FilterStats::default();
         let mut stale = 0;
-        let mut eligible = Vec::new();
+        let mut near = Vec::new();
+        self.for_each_cell_near(&circle, |cell, entries| near.push((cell, entries)));
+        // Room for every courier of those cells: no regrowth in the loop.
+        let mut eligible = Vec::with_capacity(near.iter().map(|(_, e)| e.len()).sum());
         let mut rejected = Vec::new();
-        self.for_each_cell_near(&circle, |entries| {
+        for (cell, entries) in near {
+            let place = place(cell, rules, &circle);
             for entry in entries {
-                if !circle.contains(entry.point) {
+                if place == CellPlace::Across && !circle.contains(entry.point) {
                     continue;
                 }
                 if entry.at_ms < oldest_ms {
@@ -218,25 +281,43 @@ impl CourierIndex {
                 }
                 stats.total += 1;
                 let index = entry.slot as usize;
-                match rules.check(entry.point, &entry.profile) {
-                    (geometry, None) => {
-                        eligible.push(Rules::eligible(index, &geometry, &entry.profile));
-                    }
-                    (geometry, Some(reason)) => {
-                        stats.count_rejection(reason);
-                        if list_rejected {
-                            rejected.push(Rejection {
+                let reason = if place == CellPlace::InsideEllipse {
+                    match rules.capacity_rejection(&entry.profile) {
+                        // The drop-off distance waits until the courier is shown (NaN here).
+                        None => {
+                            let pickup = rules.ellipse().distance_pickup_km(entry.point);
+                            eligible.push(Eligible {
                                 index,
-                                reason,
-                                geometry,
+                                distance_dropoff_km: f64::NAN,
+                                values: entry.profile.criterion_values(pickup),
                             });
+                            continue;
                         }
+                        Some(reason) => reason,
                     }
+                } else {
+                    match rules.check(entry.point, &entry.profile) {
+                        (geometry, None) => {
+                            eligible.push(Rules::eligible(index, &geometry, &entry.profile));
+                            continue;
+                        }
+                        (_, Some(reason)) => reason,
+                    }
+                };
+                stats.count_rejection(reason);
+                if list_rejected {
+                    rejected.push(Rejection {
+                        index,
+                        reason,
+                        geometry: rules.ellipse().check_vector(entry.point),
+                    });
                 }
             }
-        });
+        }
         stats.eligible = eligible.len();
-        let kept = rules.top_k().map_or(eligible.len(), |k| k.min(eligible.len()));
+        let kept = rules
+            .top_k()
+            .map_or(eligible.len(), |k| k.min(eligible.len()));
         if kept + rejected.len() > max_answer {
             return Err(AnswerTooLarge {
                 couriers: kept + rejected.len(),
@@ -245,8 +326,16 @@ impl CourierIndex {
         }
         rejected.sort_unstable_by(|a, b| self.id(a.index).cmp(self.id(b.index)));
         // Ties after closeness and distance go by id: the same order on every replica.
-        let ranked: Vec<RankedCourier> =
+        let mut ranked: Vec<RankedCourier> =
             rules.rank(&eligible, |a, b| self.id(a).cmp(self.id(b)));
+        for shown in &mut ranked {
+            if shown.geometry.distance_dropoff_km.is_nan() {
+                let fix = self
+                    .fix(shown.index)
+                    .expect("a ranked courier has a position");
+                shown.geometry = rules.ellipse().check(fix.position);
+            }
+        }
         Ok(LiveRanking {
             ranking: Ranking {
                 tolerance_km: rules.tolerance_km,
@@ -262,7 +351,7 @@ impl CourierIndex {
 
     /// Calls `visit` with the entries of every occupied cell that may hold a point of `circle`:
     /// the cells of its bounding box, or every occupied cell when there are fewer of those.
-    fn for_each_cell_near(&self, circle: &Circle, mut visit: impl FnMut(&[Entry])) {
+    fn for_each_cell_near<'a>(&'a self, circle: &Circle, mut visit: impl FnMut(Cell, &'a [Entry])) {
         let ((south, north), longitudes) = circle.bounds();
         let lat_cells = cell_index(south)..=cell_index(north);
         let lon_ranges = longitude_ranges(longitudes);
@@ -270,13 +359,13 @@ impl CourierIndex {
             .iter()
             .map(|&(west, east)| cell_index(west)..=cell_index(east))
             .collect();
-        let box_cells: usize = lon_cells.iter().map(|r| r.clone().count()).sum::<usize>()
-            * lat_cells.clone().count();
+        let box_cells: usize =
+            lon_cells.iter().map(|r| r.clone().count()).sum::<usize>() * lat_cells.clone().count();
         if box_cells > self.cells.len() {
             for (cell, entries) in &self.cells {
                 if lat_cells.contains(&cell.lat) && lon_cells.iter().any(|r| r.contains(&cell.lon))
                 {
-                    visit(entries);
+                    visit(*cell, entries);
                 }
             }
             return;
@@ -284,8 +373,9 @@ impl CourierIndex {
         for lat in lat_cells {
             for range in &lon_cells {
                 for lon in range.clone() {
-                    if let Some(entries) = self.cells.get(&Cell { lat, lon }) {
-                        visit(entries);
+                    let cell = Cell { lat, lon };
+                    if let Some(entries) = self.cells.get(&cell) {
+                        visit(cell, entries);
                     }
                 }
             }
@@ -449,14 +539,21 @@ mod tests {
         );
         let kept = index.rank(&rules(&a, Some(3)), 0, false, 10).unwrap();
         assert_eq!(kept.ranking.ranked.len(), 3);
-        assert_eq!(kept.ranking.stats.eligible, 20, "every one ranked, three shown");
+        assert_eq!(
+            kept.ranking.stats.eligible, 20,
+            "every one ranked, three shown"
+        );
     }
 
     #[test]
     fn searches_across_the_antimeridian_and_over_a_pole() {
         let mut index = CourierIndex::default();
         let moto = profile(8.0, 30.0, VehicleType::Moto);
-        for (id, lat, lon) in [("east", 0.0, 179.999), ("west", 0.0, -179.999), ("pole", 89.999, 0.0)] {
+        for (id, lat, lon) in [
+            ("east", 0.0, 179.999),
+            ("west", 0.0, -179.999),
+            ("pole", 89.999, 0.0),
+        ] {
             index.register(id, moto);
             index.report(id, fix(lat, lon, 1));
         }
@@ -522,6 +619,7 @@ mod tests {
             // in another order (the grid's rather than the list's).
             for (l, g) in live.ranking.ranked.iter().zip(&expected.ranked) {
                 prop_assert_eq!(l.values, g.values);
+                prop_assert_eq!(l.geometry, g.geometry, "the shown geometry, measured late or not");
                 prop_assert!((l.evaluation.closeness - g.evaluation.closeness).abs() < 1e-12,
                     "{} vs {}", l.evaluation.closeness, g.evaluation.closeness);
             }

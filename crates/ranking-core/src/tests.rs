@@ -244,7 +244,10 @@ fn equal_closeness_ranks_the_courier_nearer_the_pickup_first() {
     // Same distance too: the tie-break (input order here).
     far.distance_pickup_km = 1.0;
     assert_eq!(ranking_order(&far, &near, input_order), Ordering::Less);
-    assert_eq!(ranking_order(&far, &near, |a, b| b.cmp(&a)), Ordering::Greater);
+    assert_eq!(
+        ranking_order(&far, &near, |a, b| b.cmp(&a)),
+        Ordering::Greater
+    );
     // A real difference in closeness outweighs the distance.
     let far = OrderKey::new(0.5 + 1e-9, 2.0, 0);
     assert_eq!(ranking_order(&far, &near, input_order), Ordering::Less);

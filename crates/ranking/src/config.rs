@@ -57,12 +57,20 @@ pub struct FleetConfig {
     pub max_position_age: Duration,
 
     /// Position reports in one batch at most.
-    #[arg(long = "fleet-max-batch", env = "ARAS_FLEET_MAX_BATCH", default_value_t = 10_000)]
+    #[arg(
+        long = "fleet-max-batch",
+        env = "ARAS_FLEET_MAX_BATCH",
+        default_value_t = 10_000
+    )]
     pub max_batch: usize,
 
     /// Entries the change log (a Redis Stream; an entry is one write, e.g. one batch) keeps,
     /// about: a replica that falls further behind rebuilds its index from Redis.
-    #[arg(long = "fleet-change-log-length", env = "ARAS_FLEET_CHANGE_LOG_LENGTH", default_value_t = 5_000)]
+    #[arg(
+        long = "fleet-change-log-length",
+        env = "ARAS_FLEET_CHANGE_LOG_LENGTH",
+        default_value_t = 5_000
+    )]
     pub change_log_length: u64,
 }
 

@@ -31,7 +31,12 @@ impl FleetService {
             .await
             .map_err(RankingServiceError::from)?
             .ok_or_else(|| RankingServiceError::UnknownCourier(courier_id.clone()))?;
-        Ok(live_courier_to_pb(courier_id, &stored, self.max_age_ms(), now_ms()))
+        Ok(live_courier_to_pb(
+            courier_id,
+            &stored,
+            self.max_age_ms(),
+            now_ms(),
+        ))
     }
 }
 
@@ -63,7 +68,9 @@ impl fleet_server::Fleet for FleetService {
         let tenant = aras_common::tenant::of(&request)?;
         let courier_id = request.into_inner().courier_id;
         parse_courier_id(&courier_id, "livreur_id").map_err(RankingServiceError::from)?;
-        Ok(Response::new(self.courier(tenant.as_str(), courier_id).await?))
+        Ok(Response::new(
+            self.courier(tenant.as_str(), courier_id).await?,
+        ))
     }
 
     async fn report_positions(

@@ -45,8 +45,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (health, mut routes) =
-        aras_common::grpc::base_routes(&[SERVICE_NAME, FLEET_SERVICE_NAME]);
+    let (health, mut routes) = aras_common::grpc::base_routes(&[SERVICE_NAME, FLEET_SERVICE_NAME]);
     // The recorder first: the fleet's task registers its metrics as it starts.
     aras_common::metrics::handle();
     let fleet = fleet::Fleet::connect(config.fleet.clone())?;

@@ -40,7 +40,11 @@ impl Ranking for RankingService {
         request: Request<RankCouriersRequest>,
     ) -> Result<Response<RankCouriersResponse>, Status> {
         let started = Instant::now();
-        let tenant = request.get_ref().live.then(|| aras_common::tenant::of(&request)).transpose()?;
+        let tenant = request
+            .get_ref()
+            .live
+            .then(|| aras_common::tenant::of(&request))
+            .transpose()?;
         let request = RankRequest::parse(request.into_inner(), self.max_candidates)
             .map_err(RankingServiceError::from)?;
         let response = match tenant {
@@ -90,7 +94,9 @@ impl CourierNames for LiveNames<'_> {
     }
 
     fn position_age_s(&self, index: usize) -> Option<f64> {
-        self.index.fix(index).map(|fix| age_s(fix.at_ms, self.now_ms))
+        self.index
+            .fix(index)
+            .map(|fix| age_s(fix.at_ms, self.now_ms))
     }
 }
 
@@ -117,7 +123,12 @@ impl RankingService {
             .map(|index| index.read().expect("no panic while holding an index"));
         let index = guard.as_deref().unwrap_or(&empty);
         let live = index
-            .rank(&rules, oldest_ms, request.include_details, self.max_candidates)
+            .rank(
+                &rules,
+                oldest_ms,
+                request.include_details,
+                self.max_candidates,
+            )
             .map_err(|e| {
                 RankingServiceError::InvalidInput(format!(
                     "options.top_k: {e} (ARAS_RANKING_MAX_CANDIDATES)"

@@ -13,20 +13,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aras_ranking_core::live::{CourierIndex, Fix};
 use aras_ranking_core::Profile;
+use aras_ranking_core::live::{CourierIndex, Fix};
 use tokio::sync::watch;
 
 use crate::config::FleetConfig;
-pub use store::{Report, ReportOutcome, StoreError, StoredCourier};
 use store::Store;
+pub use store::{Report, ReportOutcome, StoreError, StoredCourier};
 
 /// One change to a tenant's couriers, as the change log carries it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    Register { courier_id: String, profile: Profile },
-    Position { courier_id: String, fix: Fix },
-    Offline { courier_id: String },
+    Register {
+        courier_id: String,
+        profile: Profile,
+    },
+    Position {
+        courier_id: String,
+        fix: Fix,
+    },
+    Offline {
+        courier_id: String,
+    },
 }
 
 /// Every tenant's index.
@@ -105,7 +113,11 @@ impl Fleet {
     }
 
     /// `None` when unregistered, else whether it was online.
-    pub async fn offline(&self, tenant: &str, courier_id: &str) -> Result<Option<bool>, StoreError> {
+    pub async fn offline(
+        &self,
+        tenant: &str,
+        courier_id: &str,
+    ) -> Result<Option<bool>, StoreError> {
         let Some((was_online, seq)) = self.store.offline(tenant, courier_id).await? else {
             return Ok(None);
         };

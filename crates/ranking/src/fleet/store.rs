@@ -3,8 +3,9 @@
 //! Keys (after the prefix), all under the hash tag `{fleet}` so that every script's keys sit in
 //! one slot of a Redis Cluster:
 //! - `{fleet}:<tenant>:profiles`: courier id → profile (`reputation capacity volume|- vehicle`);
-//! - `{fleet}:<tenant>:seen`: courier id → time of its last position (Unix ms);
-//! - `{fleet}:<tenant>:coords`: courier id → `latitude longitude` of that position;
+//! - `{fleet}:<tenant>:fixes`: courier id → its last position, `<Unix ms> <latitude> <longitude>`,
+//!   or `-` while it has none (registered, never reported, or offline): a report reads and
+//!   writes this one hash;
 //! - `{fleet}:tenants`: the tenants that have couriers;
 //! - `{fleet}:seq`: the number of the last change;
 //! - `{fleet}:changes`: the change log, a Stream whose entry ids are `<seq>-0`, so that a reader
@@ -12,7 +13,7 @@
 //!
 //! Each write is one Lua script: the check, the write and its change-log entry are atomic, so
 //! replicas that apply the log in order reach what Redis holds. Numbers travel as the text the
-//! writer formatted, never re-parsed in Lua, so every replica reads the same bits.
+//! writer formatted, never re-formatted in Lua, so every replica reads the same bits.
 
 use std::collections::HashMap;
 
@@ -29,84 +30,84 @@ use aras_ranking_core::live::Fix;
 const FIELD: char = '\u{1f}';
 const RECORD: char = '\u{1e}';
 
-/// KEYS: profiles, tenants, changes, seq. ARGV: tenant, log length, id, profile.
+/// `append(log, counter, tenant, length, kind, data)`: numbers a change and appends it to the
+/// log (trimmed to about `length` entries); answers its number. Prefixed to each write script.
+const APPEND: &str = r"
+local function append(log, counter, tenant, length, kind, data)
+  local seq = redis.call('INCR', counter)
+  local now = redis.call('TIME')
+  redis.call('XADD', log, 'MAXLEN', '~', length, seq .. '-0', 't', tenant, 'k', kind,
+    'at', now[1] * 1000 + math.floor(now[2] / 1000), 'd', data)
+  return seq
+end
+";
+
+/// KEYS: profiles, fixes, tenants, changes, seq. ARGV: tenant, log length, id, profile.
 /// Answers {1 when new, the change's number}.
 const REGISTER: &str = r"
 local created = redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[1])
-local seq = redis.call('INCR', KEYS[4])
-local now = redis.call('TIME')
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 't', ARGV[1], 'k', 'r',
-  'at', now[1] * 1000 + math.floor(now[2] / 1000), 'd', ARGV[3] .. '\31' .. ARGV[4])
-return {created, seq}";
+redis.call('HSETNX', KEYS[2], ARGV[3], '-')
+redis.call('SADD', KEYS[3], ARGV[1])
+return {created, append(KEYS[4], KEYS[5], ARGV[1], ARGV[2], 'r', ARGV[3] .. '\31' .. ARGV[4])}";
 
-/// KEYS: seen, coords, profiles, changes, seq. ARGV: tenant, log length, then (id, ms,
-/// `latitude longitude`) per report. Answers {the change's number or 0, then per report 0
-/// (applied), 1 (not newer than the held one) or 2 (unregistered)}. Reports are checked against
-/// what Redis holds and against the batch's own earlier reports.
+/// KEYS: fixes, changes, seq. ARGV: tenant, log length, then (id, ms, `latitude longitude`)
+/// per report. Answers {the change's number or 0, then per report 0 (applied), 1 (not newer
+/// than the held one) or 2 (unregistered)}. Reports are checked against what Redis holds and
+/// against the batch's own earlier reports.
 const REPORT: &str = r"
 local out = {0}
 local latest = {}
 local applied = {}
-local seen_args, coord_args = {}, {}
+local fixes = {}
 local n = (#ARGV - 2) / 3
 for from = 0, n - 1, 1000 do
   local to = math.min(from + 999, n - 1)
   local ids = {}
   for i = from, to do ids[#ids + 1] = ARGV[3 + 3 * i] end
   local held = redis.call('HMGET', KEYS[1], unpack(ids))
-  local known = redis.call('HMGET', KEYS[3], unpack(ids))
   for k = 1, #ids do
     local i = from + k - 1
     local id, ms, coords = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
-    local current = latest[id] or (held[k] and tonumber(held[k]))
-    if not known[k] then
+    local current = latest[id]
+    if not current and held[k] and held[k] ~= '-' then
+      current = tonumber(string.match(held[k], '^%S+'))
+    end
+    if not held[k] then
       out[#out + 1] = 2
     elseif current and current >= tonumber(ms) then
       out[#out + 1] = 1
     else
       latest[id] = tonumber(ms)
-      seen_args[#seen_args + 1] = id
-      seen_args[#seen_args + 1] = ms
-      coord_args[#coord_args + 1] = id
-      coord_args[#coord_args + 1] = coords
+      fixes[#fixes + 1] = id
+      fixes[#fixes + 1] = ms .. ' ' .. coords
       applied[#applied + 1] = id .. '\31' .. ms .. '\31' .. coords
       out[#out + 1] = 0
     end
   end
 end
-for from = 1, #seen_args, 2000 do
-  local to = math.min(from + 1999, #seen_args)
-  redis.call('HSET', KEYS[1], unpack(seen_args, from, to))
-  redis.call('HSET', KEYS[2], unpack(coord_args, from, to))
+for from = 1, #fixes, 2000 do
+  redis.call('HSET', KEYS[1], unpack(fixes, from, math.min(from + 1999, #fixes)))
 end
 if #applied > 0 then
-  local seq = redis.call('INCR', KEYS[5])
-  local now = redis.call('TIME')
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], seq .. '-0', 't', ARGV[1], 'k', 'p',
-    'at', now[1] * 1000 + math.floor(now[2] / 1000), 'd', table.concat(applied, '\30'))
-  out[1] = seq
+  out[1] = append(KEYS[2], KEYS[3], ARGV[1], ARGV[2], 'p', table.concat(applied, '\30'))
 end
 return out";
 
-/// KEYS: seen, coords, profiles, changes, seq. ARGV: tenant, log length, id. Answers {-1} when
-/// unregistered, else {1 when it was online, the change's number}.
+/// KEYS: fixes, changes, seq. ARGV: tenant, log length, id. Answers {-1} when unregistered,
+/// else {1 when it was online, the change's number}.
 const OFFLINE: &str = r"
-if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then return {-1} end
-redis.call('HDEL', KEYS[1], ARGV[3])
-local was = redis.call('HDEL', KEYS[2], ARGV[3])
-local seq = redis.call('INCR', KEYS[5])
-local now = redis.call('TIME')
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], seq .. '-0', 't', ARGV[1], 'k', 'o',
-  'at', now[1] * 1000 + math.floor(now[2] / 1000), 'd', ARGV[3])
-return {was, seq}";
+local held = redis.call('HGET', KEYS[1], ARGV[3])
+if not held then return {-1} end
+redis.call('HSET', KEYS[1], ARGV[3], '-')
+local was = 0
+if held ~= '-' then was = 1 end
+return {was, append(KEYS[2], KEYS[3], ARGV[1], ARGV[2], 'o', ARGV[3])}";
 
-/// KEYS: profiles, seen, coords. ARGV: id. Answers {profile, ms, coords} (the last two false
-/// when offline); nil when unregistered.
+/// KEYS: profiles, fixes. ARGV: id. Answers {profile, fix}; nil when unregistered.
 const GET: &str = r"
 local profile = redis.call('HGET', KEYS[1], ARGV[1])
 if not profile then return nil end
-return {profile, redis.call('HGET', KEYS[2], ARGV[1]), redis.call('HGET', KEYS[3], ARGV[1])}";
+return {profile, redis.call('HGET', KEYS[2], ARGV[1])}";
 
 /// KEYS: seq, tenants. Answers {the last change's number, the tenants...}.
 const HEAD: &str = r"
@@ -114,21 +115,19 @@ local out = {redis.call('GET', KEYS[1]) or '0'}
 for _, tenant in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = tenant end
 return out";
 
-/// KEYS: profiles, seen, coords. ARGV: cursor, count. Answers {next cursor, then (id, profile,
-/// ms or false, coords or false) per courier of the page}.
+/// KEYS: profiles, fixes. ARGV: cursor, count. Answers {next cursor, then (id, profile, fix)
+/// per courier of the page}.
 const PAGE: &str = r"
 local page = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local out = {page[1]}
 local ids = {}
 for i = 1, #page[2], 2 do ids[#ids + 1] = page[2][i] end
 if #ids == 0 then return out end
-local seen = redis.call('HMGET', KEYS[2], unpack(ids))
-local coords = redis.call('HMGET', KEYS[3], unpack(ids))
+local fixes = redis.call('HMGET', KEYS[2], unpack(ids))
 for k = 1, #ids do
   out[#out + 1] = ids[k]
   out[#out + 1] = page[2][2 * k]
-  out[#out + 1] = seen[k]
-  out[#out + 1] = coords[k]
+  out[#out + 1] = fixes[k]
 end
 return out";
 
@@ -186,9 +185,9 @@ impl Store {
             client,
             redis,
             log_length,
-            register: Script::from_lua(REGISTER),
-            report: Script::from_lua(REPORT),
-            offline: Script::from_lua(OFFLINE),
+            register: Script::from_lua(format!("{APPEND}{REGISTER}")),
+            report: Script::from_lua(format!("{APPEND}{REPORT}")),
+            offline: Script::from_lua(format!("{APPEND}{OFFLINE}")),
             get: Script::from_lua(GET),
             head: Script::from_lua(HEAD),
             page: Script::from_lua(PAGE),
@@ -204,9 +203,9 @@ impl Store {
         self.key("changes")
     }
 
-    /// `tenant`'s profiles, seen and coords keys.
-    fn tenant_keys(&self, tenant: &str) -> [String; 3] {
-        ["profiles", "seen", "coords"].map(|name| self.key(&format!("{tenant}:{name}")))
+    /// `tenant`'s profiles and fixes keys.
+    fn tenant_keys(&self, tenant: &str) -> [String; 2] {
+        ["profiles", "fixes"].map(|name| self.key(&format!("{tenant}:{name}")))
     }
 
     /// Registers or replaces a courier's profile: whether it is new, and the change's number.
@@ -216,8 +215,14 @@ impl Store {
         courier_id: &str,
         profile: &Profile,
     ) -> Result<(bool, u64), StoreError> {
-        let [profiles, _, _] = self.tenant_keys(tenant);
-        let keys = vec![profiles, self.key("tenants"), self.changes_key(), self.key("seq")];
+        let [profiles, fixes] = self.tenant_keys(tenant);
+        let keys = vec![
+            profiles,
+            fixes,
+            self.key("tenants"),
+            self.changes_key(),
+            self.key("seq"),
+        ];
         let args = vec![
             tenant.to_owned(),
             self.log_length.to_string(),
@@ -247,7 +252,7 @@ impl Store {
         }
         let codes: Vec<u64> = self
             .report
-            .evalsha_with_reload(&self.client, self.write_keys(tenant), args)
+            .evalsha_with_reload(&self.client, self.position_keys(tenant), args)
             .await?;
         let (&seq, codes) = codes
             .split_first()
@@ -264,9 +269,10 @@ impl Store {
         Ok((outcomes, (seq > 0).then_some(seq)))
     }
 
-    fn write_keys(&self, tenant: &str) -> Vec<String> {
-        let [profiles, seen, coords] = self.tenant_keys(tenant);
-        vec![seen, coords, profiles, self.changes_key(), self.key("seq")]
+    /// The keys of a script that changes positions: fixes, changes, seq.
+    fn position_keys(&self, tenant: &str) -> Vec<String> {
+        let [_, fixes] = self.tenant_keys(tenant);
+        vec![fixes, self.changes_key(), self.key("seq")]
     }
 
     /// Takes a courier offline: `None` when unregistered, else whether it was online and the
@@ -283,7 +289,7 @@ impl Store {
         ];
         let answer: Vec<i64> = self
             .offline
-            .evalsha_with_reload(&self.client, self.write_keys(tenant), args)
+            .evalsha_with_reload(&self.client, self.position_keys(tenant), args)
             .await?;
         match answer.as_slice() {
             [-1] => Ok(None),
@@ -310,9 +316,9 @@ impl Store {
             return Ok(None);
         };
         match fields.as_slice() {
-            [profile, seen, coords] => Ok(Some(StoredCourier {
+            [profile, fix] => Ok(Some(StoredCourier {
                 profile: decode_profile(&text(profile)?)?,
-                fix: decode_fix(seen, coords)?,
+                fix: decode_fix(fix)?,
             })),
             _ => Err(StoreError::Malformed("a courier answer".into())),
         }
@@ -335,10 +341,7 @@ impl Store {
     }
 
     /// Every courier of `tenant`, page by page (never one long command).
-    pub async fn snapshot(
-        &self,
-        tenant: &str,
-    ) -> Result<Vec<(String, StoredCourier)>, StoreError> {
+    pub async fn snapshot(&self, tenant: &str) -> Result<Vec<(String, StoredCourier)>, StoreError> {
         let keys = self.tenant_keys(tenant).to_vec();
         let mut cursor = "0".to_owned();
         let mut couriers = Vec::new();
@@ -354,15 +357,15 @@ impl Store {
             let (next, rest) = page
                 .split_first()
                 .ok_or_else(|| StoreError::Malformed("a snapshot page".into()))?;
-            for item in rest.chunks(4) {
-                let [id, profile, seen, coords] = item else {
+            for item in rest.chunks(3) {
+                let [id, profile, fix] = item else {
                     return Err(StoreError::Malformed("a partial snapshot page".into()));
                 };
                 couriers.push((
                     text(id)?,
                     StoredCourier {
                         profile: decode_profile(&text(profile)?)?,
-                        fix: decode_fix(seen, coords)?,
+                        fix: decode_fix(fix)?,
                     },
                 ));
             }
@@ -433,14 +436,21 @@ fn decode_position(text: &str) -> Result<LatLon, StoreError> {
     LatLon::new(number(lat)?, number(lon)?).map_err(|_| malformed())
 }
 
-/// A position from its time and coordinates, when Redis holds both.
-fn decode_fix(seen: &Value, coords: &Value) -> Result<Option<Fix>, StoreError> {
-    if seen.is_null() || coords.is_null() {
+/// A courier's last position (`<ms> <latitude> <longitude>`), `None` for `-` (or nothing).
+fn decode_fix(value: &Value) -> Result<Option<Fix>, StoreError> {
+    if value.is_null() {
         return Ok(None);
     }
+    let held = text(value)?;
+    if held == "-" {
+        return Ok(None);
+    }
+    let (ms, coords) = held
+        .split_once(' ')
+        .ok_or_else(|| StoreError::Malformed(format!("position {held:?}")))?;
     Ok(Some(Fix {
-        position: decode_position(&text(coords)?)?,
-        at_ms: number(&text(seen)?)?,
+        position: decode_position(coords)?,
+        at_ms: number(ms)?,
     }))
 }
 
@@ -522,7 +532,13 @@ mod tests {
             ..profile
         };
         assert_eq!(decode_profile(&encode_profile(&bare)).unwrap(), bare);
-        for bad in ["", "8.5 30 - scooter", "11 30 - moto", "8 -1 - moto", "8 30"] {
+        for bad in [
+            "",
+            "8.5 30 - scooter",
+            "11 30 - moto",
+            "8 -1 - moto",
+            "8 30",
+        ] {
             assert!(decode_profile(bad).is_err(), "{bad:?}");
         }
         let position = LatLon::new(48.856_600_000_000_01, -2.35).unwrap();
@@ -532,14 +548,20 @@ mod tests {
             ("at", "1700".to_owned()),
             (
                 "d",
-                format!("a b\u{1f}12\u{1f}{}\u{1e}c\u{1f}13\u{1f}1 2", encode_coords(position)),
+                format!(
+                    "a b\u{1f}12\u{1f}{}\u{1e}c\u{1f}13\u{1f}1 2",
+                    encode_coords(position)
+                ),
             ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let entry = decode_entry("42-0", &fields).unwrap();
-        assert_eq!((entry.seq, entry.written_ms, entry.tenant.as_str()), (42, 1700, "acme"));
+        assert_eq!(
+            (entry.seq, entry.written_ms, entry.tenant.as_str()),
+            (42, 1700, "acme")
+        );
         assert_eq!(
             entry.changes[0],
             Change::Position {

@@ -59,7 +59,12 @@ pub async fn run(fleet: Arc<Fleet>, health: HealthReporter, first_sync: oneshot:
         metrics::counter!("ranking_fleet_position_reports_total", "outcome" => outcome)
             .increment(0);
     }
-    for reason in [Rebuild::Start, Rebuild::Behind, Rebuild::RedisReset, Rebuild::RedisError] {
+    for reason in [
+        Rebuild::Start,
+        Rebuild::Behind,
+        Rebuild::RedisReset,
+        Rebuild::RedisError,
+    ] {
         metrics::counter!("ranking_fleet_rebuilds_total", "reason" => reason.label()).increment(0);
     }
     metrics::gauge!("ranking_fleet_change_log_lag_seconds").set(0.0);
@@ -157,7 +162,12 @@ async fn follow(fleet: &Fleet, tail: &Client, mut last: u64) -> Result<Rebuild, 
     let mut head_checked = Instant::now();
     loop {
         let read: Value = tail
-            .xread(Some(READ_COUNT), Some(block_ms), key.as_str(), format!("{last}-0"))
+            .xread(
+                Some(READ_COUNT),
+                Some(block_ms),
+                key.as_str(),
+                format!("{last}-0"),
+            )
             .await?;
         // A read that waited its whole block for nothing answers nil, not an empty map.
         let read: HashMap<String, Vec<(String, HashMap<String, String>)>> = if read.is_null() {
@@ -189,7 +199,11 @@ async fn follow(fleet: &Fleet, tail: &Client, mut last: u64) -> Result<Rebuild, 
             head_checked = Instant::now();
             let (head, _) = fleet.store.head().await?;
             if head < last {
-                tracing::warn!(head, applied = last, "Redis's change number went back (data lost): rebuilding");
+                tracing::warn!(
+                    head,
+                    applied = last,
+                    "Redis's change number went back (data lost): rebuilding"
+                );
                 return Ok(Rebuild::RedisReset);
             }
             metrics::gauge!("ranking_fleet_change_log_lag_entries").set((head - last) as f64);

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use aras_domain::tenant::Tenant;
-use aras_proto::ranking::v1::{self as pb, fleet_client::FleetClient, ranking_client::RankingClient};
+use aras_proto::ranking::v1::{
+    self as pb, fleet_client::FleetClient, ranking_client::RankingClient,
+};
 use aras_ranking::RankingConfig;
 use tonic::transport::Channel;
 use tonic_health::ServingStatus;
@@ -42,7 +44,10 @@ async fn wait_in_sync(addr: SocketAddr) {
         if matches!(status, Ok(ServingStatus::Serving)) {
             return;
         }
-        assert!(Instant::now() < deadline, "the fleet of {addr} is not in sync: {status:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the fleet of {addr} is not in sync: {status:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -200,7 +205,11 @@ async fn live_ranking_ranks_every_eligible_courier_like_the_given_ranking() {
         .unwrap()
         .into_inner();
     let stats = live.stats.unwrap();
-    assert_eq!((stats.total, stats.eligible), (4_001, 4_001), "every courier is in the ellipse");
+    assert_eq!(
+        (stats.total, stats.eligible),
+        (4_001, 4_001),
+        "every courier is in the ellipse"
+    );
     assert_eq!(live.ranked.len(), 5, "top_k cuts the answer only");
     assert_eq!(ranked(&live)[0], "BEST");
     let search = live.live_search.unwrap();
@@ -224,9 +233,19 @@ async fn live_ranking_ranks_every_eligible_courier_like_the_given_ranking() {
     // Without top_k, every eligible courier is listed.
     let mut all = live_request(5);
     all.options = None;
-    let every = ranking.rank_couriers(for_tenant(all)).await.unwrap().into_inner();
+    let every = ranking
+        .rank_couriers(for_tenant(all))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(every.ranked.len(), 4_001);
-    assert_eq!(every.ranked[..5].iter().map(|c| c.courier_id.as_str()).collect::<Vec<_>>(), ranked(&live));
+    assert_eq!(
+        every.ranked[..5]
+            .iter()
+            .map(|c| c.courier_id.as_str())
+            .collect::<Vec<_>>(),
+        ranked(&live)
+    );
 }
 
 #[tokio::test]
@@ -256,7 +275,9 @@ async fn an_answer_over_the_limit_is_refused_naming_it() {
     let refused = ranking.rank_couriers(for_tenant(all)).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert!(
-        refused.message().contains("would list 4 couriers, more than the limit of 3")
+        refused
+            .message()
+            .contains("would list 4 couriers, more than the limit of 3")
             && refused.message().contains("ARAS_RANKING_MAX_CANDIDATES"),
         "{}",
         refused.message()
@@ -309,7 +330,10 @@ async fn replicas_sharing_a_fleet_see_each_others_writes_and_a_new_one_loads_the
         if ranked(&on_b) == ["LIV-1"] {
             break;
         }
-        assert!(Instant::now() < deadline, "B never saw A's courier: {on_b:?}");
+        assert!(
+            Instant::now() < deadline,
+            "B never saw A's courier: {on_b:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Offline through B: gone from A's rankings too.
@@ -332,7 +356,10 @@ async fn replicas_sharing_a_fleet_see_each_others_writes_and_a_new_one_loads_the
     )
     .is_empty()
     {
-        assert!(Instant::now() < deadline, "A still ranks the offline courier");
+        assert!(
+            Instant::now() < deadline,
+            "A still ranks the offline courier"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
@@ -387,7 +414,9 @@ async fn a_replica_whose_redis_lost_its_data_rebuilds_and_forgets_the_couriers()
     // Every fleet key gone, as after a Redis restart without persistence.
     let redis = config.fleet.redis();
     let client = redis.connect().unwrap();
-    fred::prelude::ClientLike::wait_for_connect(&client).await.unwrap();
+    fred::prelude::ClientLike::wait_for_connect(&client)
+        .await
+        .unwrap();
     let deleted: i64 = fred::prelude::LuaInterface::eval(
         &client,
         "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('DEL', k) end return n",
@@ -405,7 +434,10 @@ async fn a_replica_whose_redis_lost_its_data_rebuilds_and_forgets_the_couriers()
         if now.as_ref().is_ok_and(|r| r.get_ref().ranked.is_empty()) {
             break;
         }
-        assert!(Instant::now() < deadline, "the replica still ranks a courier Redis lost: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the replica still ranks a courier Redis lost: {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let metrics = reqwest::get(format!("http://{addr}/metrics"))
@@ -463,13 +495,15 @@ async fn bad_fleet_input_is_refused_and_stores_nothing() {
     assert_eq!(unknown.code(), tonic::Code::NotFound);
     let live_with_candidates = RankingClient::new(channel(addr).await)
         .rank_couriers(for_tenant(pb::RankCouriersRequest {
-            candidates: vec![Courier {
-                id: "X".into(),
-                profile,
-                latitude: 48.0,
-                longitude: 2.0,
-            }
-            .candidate()],
+            candidates: vec![
+                Courier {
+                    id: "X".into(),
+                    profile,
+                    latitude: 48.0,
+                    longitude: 2.0,
+                }
+                .candidate(),
+            ],
             ..live_request(1)
         }))
         .await
