@@ -309,6 +309,7 @@ async fn live_ranking_ranks_the_fresh_couriers_near_the_announcement_like_given_
     };
     // The same couriers at the same places rank the same, live or given.
     assert_eq!(ids(&live).len(), 2, "{live}");
+    assert_eq!(ids(&given).len(), 2, "{given}");
     for ((a, sa), (b, sb)) in ids(&live).iter().zip(ids(&given)) {
         assert_eq!(*a, b);
         assert!((sa - sb).abs() < 1e-4, "{sa} vs {sb}");
@@ -330,13 +331,15 @@ async fn live_ranking_ranks_the_fresh_couriers_near_the_announcement_like_given_
     // A courier far away is not a candidate; one whose position is stale is ignored (and
     // counted); one offline is skipped; another tenant's courier is never seen.
     let far = json!({"reputation": 9, "capacite_max_kg": 50, "type_vehicule": "camion"});
-    app.put_json("/api/v1/livreurs/LYON", &far).await;
-    app.post_json(
-        "/api/v1/livreurs/LYON/position",
-        &json!({"latitude": 45.764, "longitude": 4.8357}),
-    )
-    .await;
-    app.put_json("/api/v1/livreurs/STALE", &far).await;
+    assert_eq!(app.put_json("/api/v1/livreurs/LYON", &far).await.0, 201);
+    let lyon = app
+        .post_json(
+            "/api/v1/livreurs/LYON/position",
+            &json!({"latitude": 45.764, "longitude": 4.8357}),
+        )
+        .await;
+    assert_eq!(lyon.2["appliquee"], true, "{}", lyon.2);
+    assert_eq!(app.put_json("/api/v1/livreurs/STALE", &far).await.0, 201);
     let stale = app
         .post_json(
             "/api/v1/livreurs/STALE/position",

@@ -61,11 +61,8 @@ async fn reflection_lists_exactly_each_servers_own_services() {
         (b.embedding, &["aras.embedding.v1.Embedding"]),
         (b.recommender, &["aras.recommender.v1.Recommender"]),
     ] {
-        let expected: BTreeSet<String> = COMMON
-            .iter()
-            .chain(own)
-            .map(|s| (*s).to_owned())
-            .collect();
+        let expected: BTreeSet<String> =
+            COMMON.iter().chain(own).map(|s| (*s).to_owned()).collect();
         assert_eq!(listed!(v1, addr), expected, "v1 on the {own:?} port");
         assert_eq!(
             listed!(v1alpha, addr),

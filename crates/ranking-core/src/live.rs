@@ -144,13 +144,16 @@ pub struct LiveRanking {
     pub stale: usize,
 }
 
-/// Why a live ranking was refused.
+/// Why a live ranking was refused: its answer would list more couriers than `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the answer would list {couriers} couriers, more than the limit of {limit}: set options.top_k (and leave include_details off, which lists every rejected courier)"
+    "the answer would list {} couriers ({ranked} ranked, {rejected} rejected), more than the limit of {limit}", ranked + rejected
 )]
 pub struct AnswerTooLarge {
-    pub couriers: usize,
+    /// Ranked couriers shown (after `top_k`).
+    pub ranked: usize,
+    /// Rejected couriers listed (with details only).
+    pub rejected: usize,
     pub limit: usize,
 }
 
@@ -165,7 +168,8 @@ impl CourierIndex {
     }
 
     /// Couriers with a position (fresh or not).
-    pub fn positioned(&self) -> usize {
+    #[cfg(test)]
+    fn positioned(&self) -> usize {
         self.cells.values().map(Vec::len).sum()
     }
 
@@ -320,7 +324,8 @@ impl CourierIndex {
             .map_or(eligible.len(), |k| k.min(eligible.len()));
         if kept + rejected.len() > max_answer {
             return Err(AnswerTooLarge {
-                couriers: kept + rejected.len(),
+                ranked: kept,
+                rejected: rejected.len(),
                 limit: max_answer,
             });
         }
@@ -533,7 +538,8 @@ mod tests {
         assert_eq!(
             refused,
             AnswerTooLarge {
-                couriers: 20,
+                ranked: 20,
+                rejected: 0,
                 limit: 10
             }
         );

@@ -140,21 +140,21 @@ fn closeness(d_plus: f64, d_minus: f64) -> f64 {
     }
 }
 
-/// Evaluates each row of `matrix` (alternatives × criteria) with vector normalisation.
-pub fn evaluate<const M: usize>(
-    matrix: &[[f64; M]],
-    weights: &[f64; M],
-    directions: &[Direction; M],
-) -> Vec<Evaluation<M>> {
-    let topsis = Topsis::fit(matrix, weights, directions);
-    matrix.iter().map(|row| topsis.evaluate(row)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use Direction::{Benefit, Cost};
     use proptest::prelude::*;
+
+    /// Every row of `matrix` (alternatives × criteria) evaluated.
+    fn evaluate<const M: usize>(
+        matrix: &[[f64; M]],
+        weights: &[f64; M],
+        directions: &[Direction; M],
+    ) -> Vec<Evaluation<M>> {
+        let topsis = Topsis::fit(matrix, weights, directions);
+        matrix.iter().map(|row| topsis.evaluate(row)).collect()
+    }
 
     #[test]
     fn tzeng_and_huang_2011_example() {

@@ -27,7 +27,7 @@ pub enum RankingServiceError {
     /// index not in sync with it). Try again; rankings of given candidates still work.
     #[error("{0}")]
     FleetUnavailable(String),
-    /// Redis holds what ARAS never writes: a bug or a foreign writer.
+    /// A bug, or Redis holding what ARAS never writes (a foreign writer).
     #[error("{0}")]
     Internal(String),
 }
@@ -53,9 +53,13 @@ impl From<RankingError> for RankingServiceError {
 impl From<StoreError> for RankingServiceError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Redis(e) => Self::FleetUnavailable(format!(
-                "live couriers are unavailable: the fleet's Redis does not answer ({e})"
-            )),
+            StoreError::Redis(error) => {
+                // The client's error names hosts and internals: the log keeps it.
+                tracing::warn!(%error, "the fleet's Redis failed a command");
+                Self::FleetUnavailable(
+                    "live couriers are unavailable: the fleet's Redis does not answer".into(),
+                )
+            }
             StoreError::Malformed(_) => Self::Internal(err.to_string()),
         }
     }
@@ -80,7 +84,7 @@ impl From<RankingServiceError> for tonic::Status {
             RankingServiceError::UnknownCourier(_) => tonic::Status::not_found(err.to_string()),
             RankingServiceError::FleetUnavailable(message) => tonic::Status::unavailable(message),
             RankingServiceError::Internal(message) => {
-                tracing::error!(%message, "fleet record malformed");
+                tracing::error!(%message, "internal error");
                 tonic::Status::internal("internal error")
             }
         }

@@ -23,17 +23,17 @@ mod service;
 
 use std::future::Future;
 
-use aras_proto::ranking::v1::fleet_server::FleetServer;
-use aras_proto::ranking::v1::ranking_server::RankingServer;
+use aras_proto::ranking::v1::fleet_server::{self, FleetServer};
+use aras_proto::ranking::v1::ranking_server::{self, RankingServer};
 use tokio::net::TcpListener;
 
 pub use config::{FleetConfig, RankingConfig};
 pub use error::RankingServiceError;
 
 /// The name under which the service reports its gRPC health.
-pub const SERVICE_NAME: &str = "aras.ranking.v1.Ranking";
+pub const SERVICE_NAME: &str = ranking_server::SERVICE_NAME;
 /// The live couriers' service: SERVING only while this replica's index follows Redis.
-pub const FLEET_SERVICE_NAME: &str = "aras.ranking.v1.Fleet";
+pub const FLEET_SERVICE_NAME: &str = fleet_server::SERVICE_NAME;
 
 /// Serves the ranking service on `listener` until `shutdown` resolves.
 ///
@@ -53,11 +53,24 @@ pub async fn serve(
         .set_not_serving::<FleetServer<fleet_service::FleetService>>()
         .await;
     let (first_sync, synced) = tokio::sync::oneshot::channel();
-    tokio::spawn(fleet::follow(
+    let follower = tokio::spawn(fleet::follow(
         std::sync::Arc::clone(&fleet),
         health.clone(),
         first_sync,
     ));
+    let stop_follower = follower.abort_handle();
+    // The follower runs as long as the service; if it ever ends (a bug: it panicked), live
+    // dispatch must say so rather than serve an index nobody updates.
+    let watched = std::sync::Arc::clone(&fleet);
+    let fleet_health = health.clone();
+    let watcher = tokio::spawn(async move {
+        if let Err(error) = follower.await
+            && error.is_panic()
+        {
+            tracing::error!(%error, "the fleet follower panicked: live dispatch is off");
+            fleet::set_in_sync(&watched, &fleet_health, false).await;
+        }
+    });
     routes
         .add_service(
             RankingServer::new(service::RankingService::new(
@@ -79,7 +92,10 @@ pub async fn serve(
         }
     });
     tracing::info!(addr = %listener.local_addr()?, "ranking service listening");
-    aras_common::grpc::serve("ranking", listener, routes.routes(), shutdown).await?;
+    let served = aras_common::grpc::serve("ranking", listener, routes.routes(), shutdown).await;
+    stop_follower.abort();
+    watcher.abort();
+    served?;
     Ok(())
 }
 

@@ -48,7 +48,7 @@ impl Ranking for RankingService {
         let request = RankRequest::parse(request.into_inner(), self.max_candidates)
             .map_err(RankingServiceError::from)?;
         let response = match tenant {
-            Some(tenant) => self.rank_live(&request, tenant.as_str(), started)?,
+            Some(tenant) => self.rank_live(request, tenant.as_str(), started).await?,
             None => rank_given(request, started).await?,
         };
         Ok(Response::new(response))
@@ -100,38 +100,76 @@ impl CourierNames for LiveNames<'_> {
     }
 }
 
+/// A live search whose circle is wider than this (km) moves off the async workers: a city's
+/// search takes a millisecond or so, a country's could take tens.
+const LARGE_SEARCH_KM: f64 = 50.0;
+
 impl RankingService {
     /// Ranks every eligible live courier of `tenant` from this replica's index: memory only,
-    /// a millisecond or so for tens of thousands of couriers, so it runs in place.
-    fn rank_live(
+    /// in place for a city-sized search.
+    async fn rank_live(
         &self,
-        request: &RankRequest,
+        request: RankRequest,
         tenant: &str,
         started: Instant,
     ) -> Result<RankCouriersResponse, RankingServiceError> {
         if !self.fleet.in_sync() {
             return Err(RankingServiceError::FleetUnavailable(
-                "live couriers are unavailable: this ranking replica is not in sync with the fleet's Redis (rebuilding, or Redis unreachable); rankings with livreurs_candidats still work".into(),
+                "live couriers are unavailable: this ranking replica is not in sync with the fleet's Redis (starting, or Redis unreachable); rankings with livreurs_candidats still work".into(),
             ));
         }
         let rules = Rules::new(&request.announcement, &request.options)?;
-        let oldest_ms = self.fleet.oldest_fresh_ms();
+        let large = rules.ellipse().bounding_circle().radius_km > LARGE_SEARCH_KM;
+        let search = LiveSearch {
+            index: self.fleet.index(tenant),
+            oldest_ms: self.fleet.oldest_fresh_ms(),
+            max_position_age_s: self.fleet.config.max_position_age.as_secs_f64(),
+            max_answer: self.max_candidates,
+        };
+        let compute = move || search.rank(&request, &rules, started);
+        if large {
+            tokio::task::spawn_blocking(compute)
+                .await
+                .map_err(|e| RankingServiceError::Internal(format!("ranking task failed: {e}")))?
+        } else {
+            compute()
+        }
+    }
+}
+
+/// What a live ranking reads: the tenant's index (none before its first courier) and the
+/// rules of freshness and size.
+struct LiveSearch {
+    index: Option<Arc<std::sync::RwLock<CourierIndex>>>,
+    oldest_ms: u64,
+    max_position_age_s: f64,
+    max_answer: usize,
+}
+
+impl LiveSearch {
+    fn rank(
+        &self,
+        request: &RankRequest,
+        rules: &Rules,
+        started: Instant,
+    ) -> Result<RankCouriersResponse, RankingServiceError> {
         let empty = CourierIndex::default();
-        let held = self.fleet.index(tenant);
-        let guard = held
+        let guard = self
+            .index
             .as_ref()
             .map(|index| index.read().expect("no panic while holding an index"));
         let index = guard.as_deref().unwrap_or(&empty);
         let live = index
-            .rank(
-                &rules,
-                oldest_ms,
-                request.include_details,
-                self.max_candidates,
-            )
+            .rank(rules, self.oldest_ms, request.include_details, self.max_answer)
             .map_err(|e| {
+                // Name what would shrink the answer: the rejected list, or the ranked one.
+                let field = if e.rejected > 0 {
+                    "options.include_details"
+                } else {
+                    "options.top_k"
+                };
                 RankingServiceError::InvalidInput(format!(
-                    "options.top_k: {e} (ARAS_RANKING_MAX_CANDIDATES)"
+                    "{field}: {e} (ARAS_RANKING_MAX_CANDIDATES): set options.top_k, or leave include_details off (it lists every rejected courier)"
                 ))
             })?;
         let search = pb::LiveSearch {
@@ -141,7 +179,7 @@ impl RankingService {
             }),
             radius_km: live.circle.radius_km,
             stale: u32::try_from(live.stale).unwrap_or(u32::MAX),
-            max_position_age_s: self.fleet.config.max_position_age.as_secs_f64(),
+            max_position_age_s: self.max_position_age_s,
         };
         record("live", request, live.ranking.stats, started);
         let names = LiveNames {

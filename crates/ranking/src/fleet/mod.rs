@@ -201,4 +201,4 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub use sync::run as follow;
+pub use sync::{run as follow, set_in_sync};

@@ -30,30 +30,40 @@ use aras_ranking_core::live::Fix;
 const FIELD: char = '\u{1f}';
 const RECORD: char = '\u{1e}';
 
-/// `append(log, counter, tenant, length, kind, data)`: numbers a change and appends it to the
-/// log (trimmed to about `length` entries); answers its number. Prefixed to each write script.
+/// `append(log, counter, epoch, tenant, length, kind, data)`: numbers a change and appends it
+/// to the log (trimmed to about `length` entries); answers its number. Prefixed to each write
+/// script and called before the script writes anything, so a change is stored only if it is
+/// logged (Redis does not roll a failed script back). The epoch (Redis's clock when the counter
+/// started) travels in every entry: numbers that start again after Redis lost its data come
+/// with another epoch, which replicas see at once.
 const APPEND: &str = r"
-local function append(log, counter, tenant, length, kind, data)
+local function append(log, counter, epoch_key, tenant, length, kind, data)
   local seq = redis.call('INCR', counter)
+  if seq == 1 then
+    local t = redis.call('TIME')
+    redis.call('SET', epoch_key, t[1] .. string.format('%06d', t[2]))
+  end
   local now = redis.call('TIME')
   redis.call('XADD', log, 'MAXLEN', '~', length, seq .. '-0', 't', tenant, 'k', kind,
+    'e', redis.call('GET', epoch_key) or '0',
     'at', now[1] * 1000 + math.floor(now[2] / 1000), 'd', data)
   return seq
 end
 ";
 
-/// KEYS: profiles, fixes, tenants, changes, seq. ARGV: tenant, log length, id, profile.
+/// KEYS: profiles, fixes, tenants, changes, seq, epoch. ARGV: tenant, log length, id, profile.
 /// Answers {1 when new, the change's number}.
 const REGISTER: &str = r"
+local seq = append(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], 'r', ARGV[3] .. '\31' .. ARGV[4])
 local created = redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
 redis.call('HSETNX', KEYS[2], ARGV[3], '-')
 redis.call('SADD', KEYS[3], ARGV[1])
-return {created, append(KEYS[4], KEYS[5], ARGV[1], ARGV[2], 'r', ARGV[3] .. '\31' .. ARGV[4])}";
+return {created, seq}";
 
-/// KEYS: fixes, changes, seq. ARGV: tenant, log length, then (id, ms, `latitude longitude`)
-/// per report. Answers {the change's number or 0, then per report 0 (applied), 1 (not newer
-/// than the held one) or 2 (unregistered)}. Reports are checked against what Redis holds and
-/// against the batch's own earlier reports.
+/// KEYS: fixes, changes, seq, epoch. ARGV: tenant, log length, then (id, ms,
+/// `latitude longitude`) per report. Answers {the change's number or 0, then per report 0
+/// (applied), 1 (not newer than the held one) or 2 (unregistered)}. Reports are checked
+/// against what Redis holds and against the batch's own earlier reports.
 const REPORT: &str = r"
 local out = {0}
 local latest = {}
@@ -85,23 +95,24 @@ for from = 0, n - 1, 1000 do
     end
   end
 end
+if #applied > 0 then
+  out[1] = append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], 'p', table.concat(applied, '\30'))
+end
 for from = 1, #fixes, 2000 do
   redis.call('HSET', KEYS[1], unpack(fixes, from, math.min(from + 1999, #fixes)))
 end
-if #applied > 0 then
-  out[1] = append(KEYS[2], KEYS[3], ARGV[1], ARGV[2], 'p', table.concat(applied, '\30'))
-end
 return out";
 
-/// KEYS: fixes, changes, seq. ARGV: tenant, log length, id. Answers {-1} when unregistered,
-/// else {1 when it was online, the change's number}.
+/// KEYS: fixes, changes, seq, epoch. ARGV: tenant, log length, id. Answers {-1} when
+/// unregistered, {0, 0} when it was offline already (nothing changes), else {1, the change's
+/// number}.
 const OFFLINE: &str = r"
 local held = redis.call('HGET', KEYS[1], ARGV[3])
 if not held then return {-1} end
+if held == '-' then return {0, 0} end
+local seq = append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], 'o', ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[3], '-')
-local was = 0
-if held ~= '-' then was = 1 end
-return {was, append(KEYS[2], KEYS[3], ARGV[1], ARGV[2], 'o', ARGV[3])}";
+return {1, seq}";
 
 /// KEYS: profiles, fixes. ARGV: id. Answers {profile, fix}; nil when unregistered.
 const GET: &str = r"
@@ -109,10 +120,10 @@ local profile = redis.call('HGET', KEYS[1], ARGV[1])
 if not profile then return nil end
 return {profile, redis.call('HGET', KEYS[2], ARGV[1])}";
 
-/// KEYS: seq, tenants. Answers {the last change's number, the tenants...}.
+/// KEYS: seq, epoch, tenants. Answers {the last change's number, the epoch, the tenants...}.
 const HEAD: &str = r"
-local out = {redis.call('GET', KEYS[1]) or '0'}
-for _, tenant in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = tenant end
+local out = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0'}
+for _, tenant in ipairs(redis.call('SMEMBERS', KEYS[3])) do out[#out + 1] = tenant end
 return out";
 
 /// KEYS: profiles, fixes. ARGV: cursor, count. Answers {next cursor, then (id, profile, fix)
@@ -122,8 +133,12 @@ local page = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local out = {page[1]}
 local ids = {}
 for i = 1, #page[2], 2 do ids[#ids + 1] = page[2][i] end
-if #ids == 0 then return out end
-local fixes = redis.call('HMGET', KEYS[2], unpack(ids))
+-- COUNT is a hint: a page may hold more than unpack takes at once.
+local fixes = {}
+for from = 1, #ids, 1000 do
+  local part = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + 999, #ids)))
+  for k = 1, #part do fixes[from + k - 1] = part[k] end
+end
 for k = 1, #ids do
   out[#out + 1] = ids[k]
   out[#out + 1] = page[2][2 * k]
@@ -157,6 +172,14 @@ pub enum ReportOutcome {
 pub struct Report {
     pub courier_id: String,
     pub fix: Fix,
+}
+
+/// Where the log stands: its last change's number and epoch, and the tenants with couriers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub seq: u64,
+    pub epoch: String,
+    pub tenants: Vec<String>,
 }
 
 /// A courier as Redis holds it.
@@ -222,6 +245,7 @@ impl Store {
             self.key("tenants"),
             self.changes_key(),
             self.key("seq"),
+            self.key("epoch"),
         ];
         let args = vec![
             tenant.to_owned(),
@@ -269,14 +293,19 @@ impl Store {
         Ok((outcomes, (seq > 0).then_some(seq)))
     }
 
-    /// The keys of a script that changes positions: fixes, changes, seq.
+    /// The keys of a script that changes positions: fixes, changes, seq, epoch.
     fn position_keys(&self, tenant: &str) -> Vec<String> {
         let [_, fixes] = self.tenant_keys(tenant);
-        vec![fixes, self.changes_key(), self.key("seq")]
+        vec![
+            fixes,
+            self.changes_key(),
+            self.key("seq"),
+            self.key("epoch"),
+        ]
     }
 
     /// Takes a courier offline: `None` when unregistered, else whether it was online and the
-    /// change's number.
+    /// change's number (0, nothing to wait for, when it was offline already).
     pub async fn offline(
         &self,
         tenant: &str,
@@ -325,19 +354,23 @@ impl Store {
     }
 
     /// The last change's number and the tenants with couriers.
-    pub async fn head(&self) -> Result<(u64, Vec<String>), StoreError> {
+    pub async fn head(&self) -> Result<Head, StoreError> {
         let answer: Vec<String> = self
             .head
             .evalsha_with_reload(
                 &self.client,
-                vec![self.key("seq"), self.key("tenants")],
+                vec![self.key("seq"), self.key("epoch"), self.key("tenants")],
                 Vec::<String>::new(),
             )
             .await?;
-        let (seq, tenants) = answer
-            .split_first()
-            .ok_or_else(|| StoreError::Malformed("a head answer".into()))?;
-        Ok((number(seq)?, tenants.to_vec()))
+        let [seq, epoch, tenants @ ..] = answer.as_slice() else {
+            return Err(StoreError::Malformed("a head answer".into()));
+        };
+        Ok(Head {
+            seq: number(seq)?,
+            epoch: epoch.clone(),
+            tenants: tenants.to_vec(),
+        })
     }
 
     /// Every courier of `tenant`, page by page (never one long command).
@@ -400,7 +433,7 @@ fn encode_profile(p: &Profile) -> String {
     )
 }
 
-pub fn decode_profile(text: &str) -> Result<Profile, StoreError> {
+fn decode_profile(text: &str) -> Result<Profile, StoreError> {
     let malformed = || StoreError::Malformed(format!("profile {text:?}"));
     let mut fields = text.split(' ');
     let mut next = || fields.next().ok_or_else(malformed);
@@ -454,10 +487,12 @@ fn decode_fix(value: &Value) -> Result<Option<Fix>, StoreError> {
     }))
 }
 
-/// One change-log entry: its number, when Redis wrote it (Unix ms) and what it changed.
+/// One change-log entry: its number and epoch, when Redis wrote it (Unix ms) and what it
+/// changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub seq: u64,
+    pub epoch: String,
     pub written_ms: u64,
     pub tenant: String,
     pub changes: Vec<Change>,
@@ -508,6 +543,7 @@ pub fn decode_entry(id: &str, fields: &HashMap<String, String>) -> Result<Entry,
     };
     Ok(Entry {
         seq,
+        epoch: field("e")?.to_owned(),
         written_ms: number(field("at")?)?,
         tenant: field("t")?.to_owned(),
         changes,
@@ -544,6 +580,7 @@ mod tests {
         let position = LatLon::new(48.856_600_000_000_01, -2.35).unwrap();
         let fields: HashMap<String, String> = [
             ("t", "acme".to_owned()),
+            ("e", "1765000000123456".to_owned()),
             ("k", "p".to_owned()),
             ("at", "1700".to_owned()),
             (

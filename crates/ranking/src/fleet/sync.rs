@@ -91,8 +91,8 @@ pub async fn run(fleet: Arc<Fleet>, health: HealthReporter, first_sync: oneshot:
         if let Some(first) = first_sync.take() {
             let _ = first.send(());
         }
-        let seq = match rebuilt {
-            Ok(seq) => seq,
+        let (seq, epoch) = match rebuilt {
+            Ok(at) => at,
             Err(error) => {
                 tracing::warn!(%error, "live couriers cannot be loaded from Redis; retrying");
                 set_in_sync(&fleet, &health, false).await;
@@ -110,7 +110,7 @@ pub async fn run(fleet: Arc<Fleet>, health: HealthReporter, first_sync: oneshot:
             "live couriers loaded from Redis"
         );
         set_in_sync(&fleet, &health, true).await;
-        reason = match follow(&fleet, &tail, seq).await {
+        reason = match follow(&fleet, &tail, seq, &epoch).await {
             Ok(reason) => reason,
             Err(error) => {
                 tracing::warn!(%error, "lost the fleet's change log; live dispatch is off until Redis answers");
@@ -122,7 +122,9 @@ pub async fn run(fleet: Arc<Fleet>, health: HealthReporter, first_sync: oneshot:
     }
 }
 
-async fn set_in_sync(fleet: &Fleet, health: &HealthReporter, in_sync: bool) {
+/// Records whether the indexes follow Redis: the flag live rankings read, the gauge, the Fleet
+/// service's health.
+pub async fn set_in_sync(fleet: &Fleet, health: &HealthReporter, in_sync: bool) {
     fleet.in_sync.store(in_sync, Ordering::Release);
     metrics::gauge!("ranking_fleet_in_sync").set(if in_sync { 1.0 } else { 0.0 });
     let status = if in_sync {
@@ -134,13 +136,14 @@ async fn set_in_sync(fleet: &Fleet, health: &HealthReporter, in_sync: bool) {
 }
 
 /// Loads every tenant's couriers from Redis into new indexes and swaps them in; answers the
-/// number of the last change they hold. The head is read first, so the changes written while
-/// the record is read come again from the log, and applying them again lands on what Redis
-/// holds (each change sets a state; the log applies them in Redis's order).
-async fn rebuild(fleet: &Fleet) -> Result<u64, StoreError> {
-    let (seq, tenants) = fleet.store.head().await?;
+/// number and epoch of the last change they hold. The head is read first, so the changes
+/// written while the record is read come again from the log, and applying them again lands on
+/// what Redis holds (each change sets a state; the log applies them in Redis's order). Until
+/// the swap, rankings read the indexes as they were.
+async fn rebuild(fleet: &Fleet) -> Result<(u64, String), StoreError> {
+    let head = fleet.store.head().await?;
     let mut indexes = Indexes::new();
-    for tenant in tenants {
+    for tenant in head.tenants {
         let mut index = CourierIndex::default();
         for (id, courier) in fleet.store.snapshot(&tenant).await? {
             index.register(&id, courier.profile);
@@ -150,13 +153,19 @@ async fn rebuild(fleet: &Fleet) -> Result<u64, StoreError> {
         }
         indexes.insert(tenant, Arc::new(RwLock::new(index)));
     }
-    fleet.replace(indexes, seq);
+    fleet.replace(indexes, head.seq);
     metrics::gauge!("ranking_fleet_couriers").set(fleet.couriers() as f64);
-    Ok(seq)
+    Ok((head.seq, head.epoch))
 }
 
-/// Tails the log from change `last`; returns why the indexes must be rebuilt.
-async fn follow(fleet: &Fleet, tail: &Client, mut last: u64) -> Result<Rebuild, StoreError> {
+/// Tails the log from change `last` of `epoch`; returns why the indexes must be rebuilt.
+async fn follow(
+    fleet: &Fleet,
+    tail: &Client,
+    mut last: u64,
+    epoch: &str,
+) -> Result<Rebuild, StoreError> {
+    let mut epoch = epoch.to_owned();
     let key = fleet.store.changes_key();
     let block_ms = u64::try_from(BLOCK.as_millis()).unwrap_or(1_000);
     let mut head_checked = Instant::now();
@@ -175,9 +184,21 @@ async fn follow(fleet: &Fleet, tail: &Client, mut last: u64) -> Result<Rebuild, 
         } else {
             read.into_xread_response()?
         };
-        let mut changed_tenant = false;
+        let mut applied_any = false;
         for (id, fields) in read.into_values().flatten() {
             let entry = decode_entry(&id, &fields)?;
+            if last == 0 && entry.seq == 1 {
+                // The log's first change starts its epoch; before it there was nothing to lose.
+                epoch.clone_from(&entry.epoch);
+            }
+            if entry.epoch != epoch {
+                tracing::warn!(
+                    epoch = entry.epoch,
+                    expected = epoch,
+                    "the change log started again (Redis lost its data): rebuilding"
+                );
+                return Ok(Rebuild::RedisReset);
+            }
             if entry.seq != last + 1 {
                 tracing::warn!(
                     expected = last + 1,
@@ -188,26 +209,29 @@ async fn follow(fleet: &Fleet, tail: &Client, mut last: u64) -> Result<Rebuild, 
             }
             fleet.apply(&entry.tenant, &entry.changes);
             last = entry.seq;
-            changed_tenant = true;
+            applied_any = true;
             metrics::gauge!("ranking_fleet_change_log_lag_seconds")
                 .set(now_ms().saturating_sub(entry.written_ms) as f64 / 1e3);
         }
-        if changed_tenant {
+        if applied_any {
             fleet.applied.send_replace(last);
         }
         if head_checked.elapsed() >= HEAD_CHECK {
             head_checked = Instant::now();
-            let (head, _) = fleet.store.head().await?;
-            if head < last {
+            let head = fleet.store.head().await?;
+            // Lost with no write since (the number went back), or with writes this replica
+            // has not read yet (another epoch).
+            if head.seq < last || (head.epoch != epoch && last > 0) {
                 tracing::warn!(
-                    head,
+                    head = head.seq,
                     applied = last,
-                    "Redis's change number went back (data lost): rebuilding"
+                    "Redis lost the fleet's data: rebuilding"
                 );
                 return Ok(Rebuild::RedisReset);
             }
-            metrics::gauge!("ranking_fleet_change_log_lag_entries").set((head - last) as f64);
-            if head == last {
+            metrics::gauge!("ranking_fleet_change_log_lag_entries")
+                .set(head.seq.saturating_sub(last) as f64);
+            if head.seq == last {
                 metrics::gauge!("ranking_fleet_change_log_lag_seconds").set(0.0);
             }
             metrics::gauge!("ranking_fleet_couriers").set(fleet.couriers() as f64);

@@ -277,7 +277,7 @@ async fn an_answer_over_the_limit_is_refused_naming_it() {
     assert!(
         refused
             .message()
-            .contains("would list 4 couriers, more than the limit of 3")
+            .contains("options.top_k: the answer would list 4 couriers (4 ranked, 0 rejected), more than the limit of 3")
             && refused.message().contains("ARAS_RANKING_MAX_CANDIDATES"),
         "{}",
         refused.message()
@@ -427,16 +427,22 @@ async fn a_replica_whose_redis_lost_its_data_rebuilds_and_forgets_the_couriers()
     .unwrap();
     assert!(deleted >= 5, "the fleet's keys: {deleted}");
 
-    // The next head check (every second) sees the change number go back: rebuilt, empty.
+    // Writes go on at once, numbered from 1 again: the new epoch in their log entries gives the
+    // loss away (their numbers alone would not, being below what the replica applied).
+    let newcomer = Courier {
+        id: "LIV-2".into(),
+        ..courier.clone()
+    };
+    register_all(&mut fleet, std::slice::from_ref(&newcomer)).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let now = ranking.rank_couriers(for_tenant(live_request(5))).await;
-        if now.as_ref().is_ok_and(|r| r.get_ref().ranked.is_empty()) {
+        if now.as_ref().is_ok_and(|r| ranked(r.get_ref()) == ["LIV-2"]) {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the replica still ranks a courier Redis lost: {now:?}"
+            "the replica ranks what Redis lost, or misses what it holds now: {now:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -493,6 +499,47 @@ async fn bad_fleet_input_is_refused_and_stores_nothing() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
+    // A batch with one bad report stores none of them.
+    fleet
+        .register_courier(for_tenant(pb::RegisterCourierRequest {
+            courier_id: "LIV-1".into(),
+            profile: Some(profile),
+        }))
+        .await
+        .unwrap();
+    let refused = fleet
+        .report_positions(for_tenant(pb::ReportPositionsRequest {
+            reports: vec![
+                pb::PositionReport {
+                    courier_id: "LIV-1".into(),
+                    position: point(48.85, 2.35),
+                    timestamp_ms: None,
+                },
+                pb::PositionReport {
+                    courier_id: "LIV-1".into(),
+                    position: point(48.85, 2.35),
+                    timestamp_ms: Some(i64::MAX),
+                },
+            ],
+            single: false,
+        }))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .message()
+            .contains("positions[1].timestamp: is in the future"),
+        "{}",
+        refused.message()
+    );
+    let held = fleet
+        .get_courier(for_tenant(pb::GetCourierRequest {
+            courier_id: "LIV-1".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.last_position, None, "nothing stored");
     let live_with_candidates = RankingClient::new(channel(addr).await)
         .rank_couriers(for_tenant(pb::RankCouriersRequest {
             candidates: vec![
@@ -514,5 +561,100 @@ async fn bad_fleet_input_is_refused_and_stores_nothing() {
             .contains("livreurs_candidats: must be absent for a live ranking"),
         "{}",
         live_with_candidates.message()
+    );
+}
+
+#[tokio::test]
+async fn a_batch_checks_each_report_against_redis_and_its_own_earlier_reports() {
+    let (addr, _stop) = replica(RankingConfig::for_tests()).await;
+    wait_in_sync(addr).await;
+    let mut fleet = FleetClient::new(channel(addr).await);
+    let profile = pb::CourierProfile {
+        reputation: 5.0,
+        capacity_kg: 10.0,
+        capacity_volume_m3: None,
+        vehicle_type: pb::VehicleType::Velo.into(),
+    };
+    // 2,400 couriers: the script reads and writes in chunks of 1,000 and 2,000.
+    let ids: Vec<String> = (0..2_400).map(|i| format!("C{i:04}")).collect();
+    for id in &ids {
+        fleet
+            .register_courier(for_tenant(pb::RegisterCourierRequest {
+                courier_id: id.clone(),
+                profile: Some(profile),
+            }))
+            .await
+            .unwrap();
+    }
+    let report = |id: &str, longitude: f64, at: i64| pb::PositionReport {
+        courier_id: id.into(),
+        position: point(48.85, longitude),
+        timestamp_ms: Some(at),
+    };
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let mut reports: Vec<pb::PositionReport> =
+        ids.iter().map(|id| report(id, 2.30, now - 1_000)).collect();
+    // Within the batch: a later report of C0000 wins; an older one of C0001 loses to the
+    // first; an unregistered courier is ignored; all past the first chunk.
+    reports.push(report("C0000", 2.31, now - 500));
+    reports.push(report("C0001", 2.32, now - 2_000));
+    reports.push(report("GHOST", 2.33, now));
+    let outcomes = fleet
+        .report_positions(for_tenant(pb::ReportPositionsRequest {
+            reports,
+            single: false,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let outcomes: Vec<pb::ReportOutcome> = outcomes.outcomes().collect();
+    assert_eq!(outcomes.len(), 2_403);
+    assert!(
+        outcomes[..2_400]
+            .iter()
+            .all(|&o| o == pb::ReportOutcome::Applied)
+    );
+    assert_eq!(
+        outcomes[2_400..],
+        [
+            pb::ReportOutcome::Applied,
+            pb::ReportOutcome::NotNewer,
+            pb::ReportOutcome::UnknownCourier
+        ]
+    );
+    let longitude = |courier: pb::LiveCourier| {
+        courier
+            .last_position
+            .and_then(|f| f.position)
+            .map(|p| p.longitude)
+    };
+    for (id, expected) in [("C0000", 2.31), ("C0001", 2.30), ("C2399", 2.30)] {
+        let held = fleet
+            .get_courier(for_tenant(pb::GetCourierRequest {
+                courier_id: id.into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(longitude(held), Some(expected), "{id}");
+    }
+    // And against what Redis holds: the same report again is not newer.
+    let again = fleet
+        .report_positions(for_tenant(pb::ReportPositionsRequest {
+            reports: vec![report("C0000", 2.40, now - 500)],
+            single: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.outcomes().collect::<Vec<_>>(),
+        [pb::ReportOutcome::NotNewer]
     );
 }
