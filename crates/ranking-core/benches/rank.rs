@@ -9,15 +9,20 @@ use aras_ranking_core::{
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// Couriers spread over Greater Paris, most inside the standard ellipse; deterministic.
-fn couriers(n: usize) -> Vec<Courier> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
+/// A deterministic stream of numbers in [0, 1) (xorshift).
+fn numbers(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    }
+}
+
+/// Couriers spread over Greater Paris, most inside the standard ellipse; deterministic.
+fn couriers(n: usize) -> Vec<Courier> {
+    let mut next = numbers(0x9E37_79B9_7F4A_7C15);
     (0..n)
         .map(|i| Courier {
             id: format!("LIV-{i:06}"),
@@ -63,13 +68,7 @@ fn bench_rank(c: &mut Criterion) {
 /// around Paris, an express delivery from the centre to the Étoile; about 17,600 of them are in
 /// its ellipse, and every one is ranked. Throughput is per eligible courier.
 fn bench_live(c: &mut Criterion) {
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = numbers(0x2545_F491_4F6C_DD1D);
     let mut index = CourierIndex::default();
     for i in 0..100_000 {
         let id = format!("C{i}");

@@ -95,9 +95,9 @@ impl<const M: usize> Topsis<M> {
     pub fn closeness(&self, row: &[f64; M]) -> f64 {
         let weighted = self.weighted(row);
         let (mut plus, mut minus) = (0.0, 0.0);
-        for j in 0..M {
-            plus += (weighted[j] - self.ideal[j]).powi(2);
-            minus += (weighted[j] - self.anti_ideal[j]).powi(2);
+        for ((v, ideal), anti_ideal) in weighted.iter().zip(&self.ideal).zip(&self.anti_ideal) {
+            plus += (v - ideal).powi(2);
+            minus += (v - anti_ideal).powi(2);
         }
         closeness(plus.sqrt(), minus.sqrt())
     }
@@ -112,9 +112,9 @@ impl<const M: usize> Topsis<M> {
             std::array::from_fn(|j| (weighted[j] - self.anti_ideal[j]).powi(2));
         // Summed in the order `closeness` sums them, so both give the same number.
         let (mut plus, mut minus) = (0.0, 0.0);
-        for j in 0..M {
-            plus += contribution_d_plus[j];
-            minus += contribution_d_minus[j];
+        for (p, m) in contribution_d_plus.iter().zip(&contribution_d_minus) {
+            plus += p;
+            minus += m;
         }
         let (d_plus, d_minus) = (plus.sqrt(), minus.sqrt());
         Evaluation {

@@ -30,6 +30,7 @@ async fn channel(url: &str) -> anyhow::Result<Channel> {
     Ok(Channel::from_shared(url.to_owned())?.connect().await?)
 }
 
+#[allow(clippy::unnecessary_wraps)] // proto message fields are Options
 fn point(latitude: f64, longitude: f64) -> Option<pb::GeoPoint> {
     Some(pb::GeoPoint {
         latitude,

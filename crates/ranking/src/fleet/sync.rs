@@ -11,6 +11,7 @@ use aras_common::redis::RedisConfig;
 use aras_proto::ranking::v1::fleet_server::SERVICE_NAME as FLEET;
 use aras_ranking_core::live::CourierIndex;
 use fred::prelude::{Client, StreamsInterface as _, Value};
+use fred::types::streams::XReadResponse;
 use tokio::sync::oneshot;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -179,7 +180,7 @@ async fn follow(
             )
             .await?;
         // A read that waited its whole block for nothing answers nil, not an empty map.
-        let read: HashMap<String, Vec<(String, HashMap<String, String>)>> = if read.is_null() {
+        let read: XReadResponse<String, String, String, String> = if read.is_null() {
             HashMap::new()
         } else {
             read.into_xread_response()?

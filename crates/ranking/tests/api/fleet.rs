@@ -58,6 +58,7 @@ fn for_tenant<T>(message: T) -> tonic::Request<T> {
     request
 }
 
+#[allow(clippy::unnecessary_wraps)] // proto message fields are Options
 fn point(latitude: f64, longitude: f64) -> Option<pb::GeoPoint> {
     Some(pb::GeoPoint {
         latitude,
@@ -129,6 +130,21 @@ async fn register_all(fleet: &mut FleetClient<Channel>, couriers: &[Courier]) {
             answer.outcomes().all(|o| o == pb::ReportOutcome::Applied),
             "every report applied"
         );
+    }
+}
+
+/// A moto courier in the west of the delivery's ellipse.
+fn moto(id: &str) -> Courier {
+    Courier {
+        id: id.into(),
+        profile: pb::CourierProfile {
+            reputation: 7.0,
+            capacity_kg: 30.0,
+            capacity_volume_m3: None,
+            vehicle_type: pb::VehicleType::Moto.into(),
+        },
+        latitude: 48.8566,
+        longitude: 2.3000,
     }
 }
 
@@ -298,17 +314,7 @@ async fn replicas_sharing_a_fleet_see_each_others_writes_and_a_new_one_loads_the
     wait_in_sync(a).await;
     wait_in_sync(b).await;
     let mut fleet_a = FleetClient::new(channel(a).await);
-    let courier = Courier {
-        id: "LIV-1".into(),
-        profile: pb::CourierProfile {
-            reputation: 7.0,
-            capacity_kg: 30.0,
-            capacity_volume_m3: None,
-            vehicle_type: pb::VehicleType::Moto.into(),
-        },
-        latitude: 48.8566,
-        longitude: 2.3000,
-    };
+    let courier = moto("LIV-1");
     register_all(&mut fleet_a, std::slice::from_ref(&courier)).await;
     // Written through A: A ranks it at once (its write waited for its index); B within a
     // moment (the change log), polled for at most 2 s.
@@ -391,17 +397,7 @@ async fn a_replica_whose_redis_lost_its_data_rebuilds_and_forgets_the_couriers()
     let (addr, _stop) = replica(config.clone()).await;
     wait_in_sync(addr).await;
     let mut fleet = FleetClient::new(channel(addr).await);
-    let courier = Courier {
-        id: "LIV-1".into(),
-        profile: pb::CourierProfile {
-            reputation: 7.0,
-            capacity_kg: 30.0,
-            capacity_volume_m3: None,
-            vehicle_type: pb::VehicleType::Moto.into(),
-        },
-        latitude: 48.8566,
-        longitude: 2.3000,
-    };
+    let courier = moto("LIV-1");
     register_all(&mut fleet, std::slice::from_ref(&courier)).await;
     let mut ranking = RankingClient::new(channel(addr).await);
     let before = ranking
@@ -429,10 +425,7 @@ async fn a_replica_whose_redis_lost_its_data_rebuilds_and_forgets_the_couriers()
 
     // Writes go on at once, numbered from 1 again: the new epoch in their log entries gives the
     // loss away (their numbers alone would not, being below what the replica applied).
-    let newcomer = Courier {
-        id: "LIV-2".into(),
-        ..courier.clone()
-    };
+    let newcomer = moto("LIV-2");
     register_all(&mut fleet, std::slice::from_ref(&newcomer)).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -499,47 +492,6 @@ async fn bad_fleet_input_is_refused_and_stores_nothing() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
-    // A batch with one bad report stores none of them.
-    fleet
-        .register_courier(for_tenant(pb::RegisterCourierRequest {
-            courier_id: "LIV-1".into(),
-            profile: Some(profile),
-        }))
-        .await
-        .unwrap();
-    let refused = fleet
-        .report_positions(for_tenant(pb::ReportPositionsRequest {
-            reports: vec![
-                pb::PositionReport {
-                    courier_id: "LIV-1".into(),
-                    position: point(48.85, 2.35),
-                    timestamp_ms: None,
-                },
-                pb::PositionReport {
-                    courier_id: "LIV-1".into(),
-                    position: point(48.85, 2.35),
-                    timestamp_ms: Some(i64::MAX),
-                },
-            ],
-            single: false,
-        }))
-        .await
-        .unwrap_err();
-    assert!(
-        refused
-            .message()
-            .contains("positions[1].timestamp: is in the future"),
-        "{}",
-        refused.message()
-    );
-    let held = fleet
-        .get_courier(for_tenant(pb::GetCourierRequest {
-            courier_id: "LIV-1".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(held.last_position, None, "nothing stored");
     let live_with_candidates = RankingClient::new(channel(addr).await)
         .rank_couriers(for_tenant(pb::RankCouriersRequest {
             candidates: vec![
@@ -657,4 +609,52 @@ async fn a_batch_checks_each_report_against_redis_and_its_own_earlier_reports() 
         again.outcomes().collect::<Vec<_>>(),
         [pb::ReportOutcome::NotNewer]
     );
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_report_stores_none() {
+    let (addr, _stop) = replica(RankingConfig::for_tests()).await;
+    wait_in_sync(addr).await;
+    let mut fleet = FleetClient::new(channel(addr).await);
+    let profile = moto("LIV-1").profile;
+    fleet
+        .register_courier(for_tenant(pb::RegisterCourierRequest {
+            courier_id: "LIV-1".into(),
+            profile: Some(profile),
+        }))
+        .await
+        .unwrap();
+    let refused = fleet
+        .report_positions(for_tenant(pb::ReportPositionsRequest {
+            reports: vec![
+                pb::PositionReport {
+                    courier_id: "LIV-1".into(),
+                    position: point(48.85, 2.35),
+                    timestamp_ms: None,
+                },
+                pb::PositionReport {
+                    courier_id: "LIV-1".into(),
+                    position: point(48.85, 2.35),
+                    timestamp_ms: Some(i64::MAX),
+                },
+            ],
+            single: false,
+        }))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .message()
+            .contains("positions[1].timestamp: is in the future"),
+        "{}",
+        refused.message()
+    );
+    let held = fleet
+        .get_courier(for_tenant(pb::GetCourierRequest {
+            courier_id: "LIV-1".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.last_position, None, "nothing stored");
 }
