@@ -901,61 +901,36 @@ pub async fn report_positions(
     Ok(Json(ack))
 }
 
-/// A registration under `id`, a name of one of this API's own routes under
-/// `/api/v1/livreurs/` (which answers before any courier route could): the ranking service,
-/// which owns the rule, refuses it.
-async fn register_reserved(
-    state: &AppState,
-    principal: &Principal,
-    correlation_id: &CorrelationId,
-    id: &str,
-) -> ApiError {
-    let request = pb::RegisterCourierRequest {
-        courier_id: id.to_owned(),
-        profile: None,
-    };
-    match state
-        .fleet
-        .clone()
-        .register_courier(state.tenant_request(request, correlation_id, &principal.tenant))
-        .await
-    {
-        Err(status) => ApiError::upstream("ranking", status),
-        Ok(_) => ApiError::InvalidInput(format!("livreur_id: {id:?} is reserved")),
-    }
+/// The courier ids that name this API's own routes under `/api/v1/livreurs/`, whose routes
+/// answer before any courier route could. The ranking service refuses them as well (for the
+/// other clients of its gRPC API); these routes answer without asking it, so that
+/// `PUT /api/v1/livreurs/health` needs no credentials, like the health route it shares a path
+/// with.
+fn reserved_id(id: &str) -> ApiError {
+    ApiError::InvalidInput(format!(
+        "livreur_id: {id:?} is reserved (a route of the API under /api/v1/livreurs/); reserved: rank, health, positions"
+    ))
 }
 
 /// `rank` names the ranking route: no courier may be registered under it.
 #[utoipa::path(put, path = "/api/v1/livreurs/rank", tag = "livreurs",
     responses((status = 422, description = "A reserved courier id", body = aras_common::problem::Problem, content_type = "application/problem+json")))]
-pub async fn register_rank(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Extension(correlation_id): Extension<CorrelationId>,
-) -> ApiError {
-    register_reserved(&state, &principal, &correlation_id, "rank").await
+pub async fn register_rank() -> ApiError {
+    reserved_id("rank")
 }
 
 /// `health` names the module's health route: no courier may be registered under it.
 #[utoipa::path(put, path = "/api/v1/livreurs/health", tag = "livreurs",
     responses((status = 422, description = "A reserved courier id", body = aras_common::problem::Problem, content_type = "application/problem+json")))]
-pub async fn register_health(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Extension(correlation_id): Extension<CorrelationId>,
-) -> ApiError {
-    register_reserved(&state, &principal, &correlation_id, "health").await
+pub async fn register_health() -> ApiError {
+    reserved_id("health")
 }
 
 /// `positions` names the batch route: no courier may be registered under it.
 #[utoipa::path(put, path = "/api/v1/livreurs/positions", tag = "livreurs",
     responses((status = 422, description = "A reserved courier id", body = aras_common::problem::Problem, content_type = "application/problem+json")))]
-pub async fn register_positions(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Extension(correlation_id): Extension<CorrelationId>,
-) -> ApiError {
-    register_reserved(&state, &principal, &correlation_id, "positions").await
+pub async fn register_positions() -> ApiError {
+    reserved_id("positions")
 }
 
 /// Health of the courier-ranking module: 200 when the ranking service serves, else 503.
