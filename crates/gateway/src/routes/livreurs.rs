@@ -713,6 +713,7 @@ pub async fn register(
     responses(
         (status = 200, description = "The courier", body = LivreurOut),
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed courier id", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         crate::schema::FleetUnavailable,
     ))]
 pub async fn get(
@@ -797,6 +798,7 @@ pub async fn report_position(
     responses(
         (status = 204, description = "Offline"),
         (status = 404, description = "Not registered", body = aras_common::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed courier id", body = aras_common::problem::Problem, content_type = "application/problem+json"),
         crate::schema::FleetUnavailable,
     ))]
 pub async fn go_offline(
