@@ -55,7 +55,8 @@ async fn seed_example_returns_a_valid_ranking() {
     assert_eq!(ranked[0]["rang"], 1);
     assert_eq!(ranked[1]["livreur_id"], "LIV-001");
     assert_eq!(ranked[1]["rang"], 2);
-    assert!(ranked[0]["score_final"].as_f64() >= ranked[1]["score_final"].as_f64());
+    let score = |c: &Value| c["score_final"].as_f64().expect("a numeric score_final");
+    assert!(score(&ranked[0]) >= score(&ranked[1]), "{ranked:?}");
     assert!(
         ranked[0].get("details").is_none(),
         "details only on request"
@@ -119,7 +120,8 @@ async fn details_explain_each_rank_and_each_rejection() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["livreur_id"], "LIV-LYON");
     assert_eq!(rejected[0]["raison"], "hors_zone");
-    assert!(rejected[0]["trajet_km"].as_f64() > rejected[0]["trajet_max_km"].as_f64());
+    let km = |field: &str| rejected[0][field].as_f64().expect("a numeric distance");
+    assert!(km("trajet_km") > km("trajet_max_km"), "{:?}", rejected[0]);
     assert_eq!(
         body["metadata"]["statistiques_filtrage"]["rejetes_hors_zone"],
         1
