@@ -2,6 +2,7 @@
 //! gateways on the shared backends, credentials from the real store (Postgres), tokens signed
 //! and checked by the real keyring.
 
+use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aras_auth::Environment;
@@ -16,14 +17,19 @@ use crate::helpers::{
     other_tenant, run_id, spawn_app_with, spawn_gateway, test_database,
 };
 
-const SECRET_1: &str = "first-signing-secret-of-at-least-32-chars";
-const SECRET_2: &str = "second-signing-secret-of-at-least-32-chars";
+/// Signing secrets made for this run: production refuses any written in the repository.
+static SECRET_1: LazyLock<String> = LazyLock::new(random_secret);
+static SECRET_2: LazyLock<String> = LazyLock::new(random_secret);
+
+fn random_secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
+}
 
 /// Rotated once: k2 signs, k1 still verifies.
 pub fn production_config() -> GatewayConfig {
     let mut config = gateway_config();
     config.auth.environment = Environment::Production;
-    config.auth.jwt_keys = Some(format!("k2:{SECRET_2},k1:{SECRET_1}"));
+    config.auth.jwt_keys = Some(format!("k2:{},k1:{}", *SECRET_2, *SECRET_1));
     config
 }
 
@@ -233,7 +239,7 @@ async fn each_role_is_allowed_and_denied_by_route_class() {
 }
 
 /// A user of the demo tenant with role `role`; returns its email and password.
-async fn user(role: Role, name: &str) -> (String, String) {
+pub async fn user(role: Role, name: &str) -> (String, String) {
     let email = format!("{name}-{}@example.com", run_id());
     let password = format!("{name}-passphrase-{}", run_id());
     let pool = test_database().pool().unwrap();
@@ -583,7 +589,7 @@ async fn forged_expired_and_malformed_tokens_are_refused() {
     let later = now() + 600;
     // Signed by the older key of the ring, still listed: accepted (so the refusals below are
     // about what each one changes).
-    let valid = token("k1", SECRET_1, HS256, later);
+    let valid = token("k1", &SECRET_1, HS256, later);
     let answer = call(
         &app,
         Method::GET,
@@ -598,10 +604,10 @@ async fn forged_expired_and_malformed_tokens_are_refused() {
     // {"alg":"none","typ":"JWT","kid":"k1"}
     let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIiwia2lkIjoiazEifQ.{payload}.");
     let cases = [
-        ("expired", token("k1", SECRET_1, HS256, now() - 600)),
-        ("wrong signature", token("k1", SECRET_2, HS256, later)),
-        ("unknown kid", token("k9", SECRET_1, HS256, later)),
-        ("another algorithm", token("k1", SECRET_1, HS512, later)),
+        ("expired", token("k1", &SECRET_1, HS256, now() - 600)),
+        ("wrong signature", token("k1", &SECRET_2, HS256, later)),
+        ("unknown kid", token("k9", &SECRET_1, HS256, later)),
+        ("another algorithm", token("k1", &SECRET_1, HS512, later)),
         ("alg none", alg_none),
         ("malformed", "not.a.jwt".to_owned()),
         ("empty", String::new()),
@@ -889,9 +895,13 @@ async fn gateway_process() {
         .expect("the gateway runs until SIGTERM");
 }
 
-#[tokio::test]
-async fn no_secret_reaches_the_logs() {
-    let config = production_config();
+/// Runs `aras-gateway`'s `main` in a process of its own (this binary again, running only
+/// [`gateway_process`]) with production's `config` and the extra `variables`; its stdout and
+/// stderr are piped. Answers once it listens.
+pub async fn start_gateway_process(
+    config: &GatewayConfig,
+    variables: &[(&str, &str)],
+) -> (tokio::process::Child, TestApp) {
     let port = crate::helpers::dead_address().await;
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -912,9 +922,7 @@ async fn no_secret_reaches_the_logs() {
         .env("ARAS_SENTIMENT_URL", &config.sentiment_url)
         .env("ARAS_EMBEDDING_URL", &config.embedding_url)
         .env("ARAS_RECOMMENDER_URL", &config.recommender_url)
-        // Everything down to debug: a secret must not show at any level.
-        .env("RUST_LOG", "debug")
-        .env("ARAS_LOG_FORMAT", "json")
+        .envs(variables.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -944,6 +952,25 @@ async fn no_secret_reaches_the_logs() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(listening, "the gateway process did not listen within 60 s");
+    (child, app)
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs() {
+    let config = production_config();
+    let (mut child, app) = start_gateway_process(
+        &config,
+        &[
+            // Every test calls from 127.0.0.1 and counts in this run's Redis
+            // (test_gateway_defaults).
+            ("ARAS_AUTH_MAX_FAILURES_PER_ADDRESS", "1000000"),
+            ("ARAS_AUTH_MAX_FAILURES_PER_EMAIL", "1000000"),
+            // Everything down to debug: a secret must not show at any level.
+            ("RUST_LOG", "debug"),
+            ("ARAS_LOG_FORMAT", "json"),
+        ],
+    )
+    .await;
     app.wait_until_serving(&["recommender"]).await;
 
     let (email, password) = user(Role::Admin, "logs").await;
@@ -1023,7 +1050,7 @@ async fn no_secret_reaches_the_logs() {
             "rotated access token",
             rotated["access_token"].as_str().unwrap(),
         ),
-        ("signing secret", SECRET_2),
+        ("signing secret", SECRET_2.as_str()),
     ];
     for (what, secret) in secrets {
         assert!(!output.contains(secret), "the {what} is in the logs");

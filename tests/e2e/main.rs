@@ -1,6 +1,7 @@
 //! End-to-end tests through the public REST API, every service in-process on port 0.
 #![allow(clippy::too_many_lines)] // tables of cases read best whole
 
+mod abuse;
 mod auth;
 mod catalog;
 mod console;

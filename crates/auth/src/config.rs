@@ -14,13 +14,15 @@ pub enum Environment {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthConfig {
-    /// `development` (what `make up` runs: anonymous requests act as the demo tenant's admin)
-    /// or `production` (credentials required everywhere but health; `ARAS_JWT_KEYS` required).
+    /// `production` (credentials required everywhere but health; `ARAS_JWT_KEYS` required, and
+    /// refused when published or weak) or `development` (what `make up` and the tests ask for:
+    /// anonymous requests act as the demo tenant's admin). Unset means production, so a
+    /// deployment that forgets it is closed, not open.
     #[arg(
         long = "env",
         env = "ARAS_ENV",
         value_enum,
-        default_value = "development"
+        default_value = "production"
     )]
     pub environment: Environment,
 

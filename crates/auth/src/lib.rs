@@ -59,6 +59,10 @@ pub enum AuthError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Every password-hashing slot is taken and the queue before them is full: a flood of
+    /// logins. Try again in a second.
+    #[error("too many password checks at once")]
+    Busy,
     /// Postgres cannot be reached.
     #[error("credential store unavailable: {0}")]
     Unavailable(String),

@@ -43,7 +43,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
 
 /// Verifies against a hash of nothing anyone knows: a login for an unknown email costs what a
 /// wrong password costs, so timing does not tell which emails exist.
-pub fn verify_nothing(password: &str) {
+fn verify_nothing(password: &str) {
     static NOBODY: LazyLock<String> = LazyLock::new(|| {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -52,6 +52,49 @@ pub fn verify_nothing(password: &str) {
             .unwrap_or_default()
     });
     let _ = verify(password, &NOBODY);
+}
+
+/// Bounds the password checks running at once (each holds 19 MiB and a core for tens of
+/// milliseconds) and the callers waiting for one: past both, [`AuthError::Busy`] at once. A
+/// flood of logins then costs a fixed amount of memory and leaves cores for everything else.
+pub struct HashingPool {
+    /// Checks running or waiting.
+    admitted: tokio::sync::Semaphore,
+    /// Checks running.
+    running: tokio::sync::Semaphore,
+}
+
+impl HashingPool {
+    /// `concurrent` checks at once (one per core is all a CPU-bound hash can use), `queue` more
+    /// waiting.
+    pub fn new(concurrent: usize, queue: usize) -> Self {
+        let concurrent = concurrent.max(1);
+        Self {
+            admitted: tokio::sync::Semaphore::new(concurrent + queue),
+            running: tokio::sync::Semaphore::new(concurrent),
+        }
+    }
+
+    /// Whether `password` matches `stored`; without a stored hash (an unknown email), the same
+    /// work against a hash of nothing, so timing does not tell which emails exist.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> AuthResult<bool> {
+        let _admitted = self.admitted.try_acquire().map_err(|_| AuthError::Busy)?;
+        let _running = self
+            .running
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            if let Some(stored) = stored {
+                verify(&password, &stored)
+            } else {
+                verify_nothing(&password);
+                false
+            }
+        })
+        .await
+        .map_err(|e| AuthError::Internal(e.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -75,5 +118,40 @@ mod tests {
         for bad in ["short", &"x".repeat(MAX_CHARS + 1)] {
             assert!(matches!(hash(bad), Err(AuthError::InvalidInput(_))));
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_refuses_at_once() {
+        let stored = hash("correct horse battery").unwrap();
+        let pool = std::sync::Arc::new(HashingPool::new(1, 1));
+        assert!(
+            pool.verify("correct horse battery".into(), Some(stored.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !pool
+                .verify("correct horse battery".into(), None)
+                .await
+                .unwrap()
+        );
+        // One running, one waiting: a third caller is refused, not queued.
+        let checks: Vec<_> = (0..3)
+            .map(|_| {
+                let (pool, stored) = (std::sync::Arc::clone(&pool), stored.clone());
+                tokio::spawn(
+                    async move { pool.verify("wrong password!".into(), Some(stored)).await },
+                )
+            })
+            .collect();
+        let mut busy = 0;
+        for check in checks {
+            match check.await.unwrap() {
+                Ok(matched) => assert!(!matched),
+                Err(AuthError::Busy) => busy += 1,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!(busy, 1);
     }
 }

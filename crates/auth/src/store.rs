@@ -299,9 +299,12 @@ const WRONG_LOGIN: AuthError = AuthError::Unauthenticated("invalid email or pass
 const INVALID_REFRESH: AuthError =
     AuthError::Unauthenticated("invalid, expired or revoked refresh token");
 
-/// Checks a user's password and opens a session (a new refresh-token family).
+/// Checks a user's password and opens a session (a new refresh-token family). No database
+/// connection is held while the password is hashed: a flood of logins must not starve the
+/// pool that every API-key request needs.
 pub async fn login(
     pool: &Pool,
+    hashing: &password::HashingPool,
     keyring: &Keyring,
     refresh_ttl: Duration,
     email: &str,
@@ -311,36 +314,32 @@ pub async fn login(
     if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_control) {
         return Err(WRONG_LOGIN);
     }
-    let client = pool.get().await?;
-    let row = client
+    let row = pool
+        .get()
+        .await?
         .query_opt(
             "SELECT id, tenant, role, password_hash FROM users
              WHERE lower(email) = lower($1) AND disabled_at IS NULL",
             &[&email.trim()],
         )
         .await?;
-    let password = password.to_owned();
-    let Some(row) = row else {
-        // As slow as a wrong password, so the answer's timing does not reveal the email.
-        tokio::task::spawn_blocking(move || password::verify_nothing(&password))
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+    let stored = row
+        .as_ref()
+        .map(|row| row.try_get::<_, String>("password_hash"))
+        .transpose()?;
+    // An unknown email costs what a wrong password costs.
+    let matches = hashing.verify(password.to_owned(), stored).await?;
+    let Some(row) = row.filter(|_| matches) else {
         return Err(WRONG_LOGIN);
     };
-    let stored: String = row.try_get("password_hash")?;
-    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
-        .await
-        .map_err(|e| AuthError::Internal(e.to_string()))?;
-    if !matches {
-        return Err(WRONG_LOGIN);
-    }
     let user: Uuid = row.try_get("id")?;
     let access = keyring.issue(
         user,
         &tenant(row.try_get("tenant")?)?,
         role(row.try_get("role")?)?,
     )?;
-    let refresh_token = new_refresh_token(&client, user, Uuid::new_v4(), refresh_ttl).await?;
+    let refresh_token =
+        new_refresh_token(&pool.get().await?, user, Uuid::new_v4(), refresh_ttl).await?;
     Ok(Session {
         access,
         refresh_token,

@@ -57,7 +57,62 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Signing secrets written in this repository, now or in its history (the dev overlay, the
+/// scripts, tests and docs): anyone can sign tokens with them, so production refuses them.
+const PUBLISHED_SECRETS: [&str; 6] = [
+    "dev-only-signing-key-not-a-secret-0123456789",
+    "stand-in-secret-of-at-least-32-chars",
+    "first-signing-secret-of-at-least-32-chars",
+    "second-signing-secret-of-at-least-32-chars",
+    "a-secret-of-at-least-thirty-two-chars",
+    "another-secret-at-least-thirty-two-chars",
+];
+
+/// Least entropy of a production secret, in bits, estimated from its character frequencies:
+/// 32 random hex digits carry about 120 by this estimate, a repeated or patterned phrase far
+/// less.
+const MIN_SECRET_BITS: f64 = 100.0;
+
+/// Shannon's estimate over the secret's own characters, times its length.
+fn estimated_bits(secret: &str) -> f64 {
+    let mut counts = HashMap::<char, usize>::new();
+    for c in secret.chars() {
+        *counts.entry(c).or_default() += 1;
+    }
+    #[allow(clippy::cast_precision_loss)] // a secret's length is far below 2^52
+    let total = secret.chars().count() as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let per_char: f64 = counts
+        .values()
+        .map(|&n| {
+            let p = n as f64 / total;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * total
+}
+
 impl Keyring {
+    /// As [`Keyring::parse`], refusing what must not sign production tokens: a secret written
+    /// in this repository, or one with little entropy (`secret-secret-secret…`).
+    pub fn parse_for_production(spec: &str, ttl: Duration) -> AuthResult<Self> {
+        let keyring = Self::parse(spec, ttl)?;
+        for (kid, secret) in spec.split(',').filter_map(|e| e.trim().split_once(':')) {
+            if PUBLISHED_SECRETS.contains(&secret) {
+                return Err(AuthError::InvalidInput(format!(
+                    "ARAS_JWT_KEYS: key {kid:?} is a secret published in ARAS's repository; generate one (openssl rand -hex 32)"
+                )));
+            }
+            if estimated_bits(secret) < MIN_SECRET_BITS {
+                return Err(AuthError::InvalidInput(format!(
+                    "ARAS_JWT_KEYS: key {kid:?} has too little entropy (about {:.0} bits, at least {MIN_SECRET_BITS} wanted); generate one (openssl rand -hex 32)",
+                    estimated_bits(secret)
+                )));
+            }
+        }
+        Ok(keyring)
+    }
+
     /// Parses `kid:secret[,kid:secret…]`; the first key signs.
     pub fn parse(spec: &str, ttl: Duration) -> AuthResult<Self> {
         let mut keys = Vec::new();
@@ -182,6 +237,27 @@ mod tests {
     const TTL: Duration = Duration::from_mins(15);
     const SECRET_A: &str = "a-secret-of-at-least-thirty-two-chars";
     const SECRET_B: &str = "another-secret-at-least-thirty-two-chars";
+
+    #[test]
+    fn production_refuses_published_and_weak_secrets() {
+        for published in PUBLISHED_SECRETS {
+            let error = Keyring::parse_for_production(&format!("k1:{published}"), TTL).unwrap_err();
+            assert!(error.to_string().contains("published"), "{error}");
+        }
+        for weak in ["a".repeat(64), "ab".repeat(20), "secret".repeat(6)] {
+            let error = Keyring::parse_for_production(&format!("k1:{weak}"), TTL).unwrap_err();
+            assert!(error.to_string().contains("entropy"), "{weak}: {error}");
+        }
+        // 32 random bytes in hex, as the docs say to make one; one weak key spoils a list.
+        let random = hex::encode(random_bytes::<32>().unwrap());
+        assert!(Keyring::parse_for_production(&format!("k1:{random}"), TTL).is_ok());
+        let half = hex::encode(random_bytes::<16>().unwrap());
+        assert!(Keyring::parse_for_production(&format!("k1:{half}"), TTL).is_ok());
+        assert!(
+            Keyring::parse_for_production(&format!("k2:{random},k1:{}", "x".repeat(40)), TTL)
+                .is_err()
+        );
+    }
 
     fn principal(keyring: &Keyring) -> (uuid::Uuid, String) {
         let user = uuid::Uuid::new_v4();

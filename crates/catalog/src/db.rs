@@ -21,6 +21,7 @@ pub struct DatabaseConfig {
         id = "database_url",
         long = "database-url",
         env = "ARAS_DATABASE_URL",
+        hide_env_values = true,
         default_value = "postgres://postgres@127.0.0.1:5432/aras"
     )]
     pub url: String,

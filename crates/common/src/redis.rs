@@ -28,6 +28,7 @@ pub struct RedisConfig {
         id = "redis_url",
         long = "redis-url",
         env = "ARAS_REDIS_URL",
+        hide_env_values = true,
         default_value = "redis://127.0.0.1:6379"
     )]
     pub url: String,

@@ -59,6 +59,8 @@ pub enum Role {
 pub enum Permission {
     /// Read the catalog, reviews and one's tasks.
     Read,
+    /// Read a courier's profile and live position: where a person is, so not a viewer's.
+    ReadFleet,
     /// Ask for recommendations, rankings, sentiment, embeddings; submit jobs.
     Infer,
     /// Create, change and delete vehicles; register couriers and report their positions.
@@ -74,7 +76,7 @@ impl Role {
     pub fn least_for(permission: Permission) -> Role {
         match permission {
             Permission::Read => Role::Viewer,
-            Permission::Infer => Role::User,
+            Permission::ReadFleet | Permission::Infer => Role::User,
             Permission::WriteCatalog => Role::Manager,
             Permission::Administer => Role::Admin,
         }
@@ -139,15 +141,15 @@ mod tests {
 
     #[test]
     fn each_role_holds_exactly_the_permissions_at_or_below_it() {
-        use Permission::{Administer, Infer, Read, WriteCatalog};
+        use Permission::{Administer, Infer, Read, ReadFleet, WriteCatalog};
         let table = [
-            (Role::Viewer, [true, false, false, false]),
-            (Role::User, [true, true, false, false]),
-            (Role::Manager, [true, true, true, false]),
-            (Role::Admin, [true, true, true, true]),
+            (Role::Viewer, [true, false, false, false, false]),
+            (Role::User, [true, true, true, false, false]),
+            (Role::Manager, [true, true, true, true, false]),
+            (Role::Admin, [true, true, true, true, true]),
         ];
         for (role, expected) in table {
-            let held = [Read, Infer, WriteCatalog, Administer].map(|p| role.allows(p));
+            let held = [Read, ReadFleet, Infer, WriteCatalog, Administer].map(|p| role.allows(p));
             assert_eq!(held, expected, "{role}");
         }
     }

@@ -4,19 +4,25 @@
 //! demo tenant's admin. The principal goes to the handlers (and the rate limiter) as an
 //! extension, and its tenant and subject onto the request's span, hence every log line.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
+use aras_auth::password::HashingPool;
 use aras_auth::store::api_key_principal;
-use aras_auth::{AuthConfig, AuthError, Environment, Keyring, Principal, Subject};
+use aras_auth::{AuthError, Environment, Keyring, Principal, Subject};
 use aras_domain::tenant::{Permission, Role, Tenant};
+use axum::Extension;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use http::{HeaderMap, Method, header};
 
+use crate::client::ClientAddress;
+use crate::config::GatewayConfig;
 use crate::database::Database;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::throttle::{Counted, FailureThrottle};
 
 /// Header of machine clients' API keys (as documented; header names match whatever the case).
 pub const API_KEY_HEADER: &str = "X-API-Key";
@@ -40,9 +46,12 @@ pub fn required(method: &Method, path: &str) -> Option<Permission> {
     if !path.starts_with("/api/") || PUBLIC.contains(&path) {
         return None;
     }
+    let read = *method == Method::GET || *method == Method::HEAD;
     Some(if path.starts_with("/api/v1/admin/") {
         Permission::Administer
-    } else if *method == Method::GET || *method == Method::HEAD {
+    } else if read && path.starts_with("/api/v1/livreurs/") {
+        Permission::ReadFleet
+    } else if read {
         Permission::Read
     } else if path.starts_with("/api/v1/vehicles")
         || (path.starts_with("/api/v1/livreurs/") && path != "/api/v1/livreurs/rank")
@@ -58,37 +67,67 @@ pub struct Authenticator {
     pub environment: Environment,
     pub keyring: Keyring,
     pub refresh_ttl: Duration,
+    /// Where login passwords are checked, a bounded number at once.
+    pub hashing: HashingPool,
+    /// Failed authentications per client address and per email.
+    pub throttle: FailureThrottle,
+    /// API keys found valid in the last `ARAS_API_KEY_CACHE_TTL`: a client's requests reach
+    /// Postgres once per TTL, not once each. Only valid keys go in, so guesses cannot fill it.
+    verified_keys: Option<moka::sync::Cache<String, Principal>>,
 }
 
+/// Most API keys remembered as valid at once.
+const VERIFIED_KEYS_CAPACITY: u64 = 100_000;
+
 impl Authenticator {
-    /// Refuses production without signing keys; in development, makes up a key when none is
-    /// configured and says loudly that the API is open.
-    pub fn new(config: &AuthConfig) -> anyhow::Result<Self> {
-        let keyring = match (&config.jwt_keys, config.environment) {
-            (Some(spec), _) => Keyring::parse(spec, config.access_token_ttl)?,
+    /// Refuses production without signing keys, or with keys unfit for it; in development,
+    /// makes up a key when none is configured and says loudly that the API is open.
+    pub fn new(config: &GatewayConfig) -> anyhow::Result<Self> {
+        let auth = &config.auth;
+        let keyring = match (&auth.jwt_keys, auth.environment) {
+            (Some(spec), Environment::Production) => {
+                Keyring::parse_for_production(spec, auth.access_token_ttl)?
+            }
+            (Some(spec), Environment::Development) => Keyring::parse(spec, auth.access_token_ttl)?,
             (None, Environment::Production) => anyhow::bail!(
-                "ARAS_ENV=production needs ARAS_JWT_KEYS (kid:secret, secrets of at least {} characters)",
+                "ARAS_ENV=production needs ARAS_JWT_KEYS (kid:secret, secrets of at least {} characters: openssl rand -hex 32)",
                 aras_auth::token::MIN_SECRET_CHARS
             ),
-            (None, Environment::Development) => Keyring::ephemeral(config.access_token_ttl)?,
+            (None, Environment::Development) => Keyring::ephemeral(auth.access_token_ttl)?,
         };
-        if config.environment == Environment::Development {
+        if auth.environment == Environment::Development {
             tracing::warn!(
                 "DEVELOPMENT MODE: requests without credentials act as the admin of the demo tenant. \
-                 Never expose this gateway; set ARAS_ENV=production and ARAS_JWT_KEYS for a deployment."
+                 Never expose this gateway; leave ARAS_ENV unset (production) and set ARAS_JWT_KEYS for a deployment."
             );
         }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let concurrent = match config.password_checks {
+            0 => cores,
+            n => n,
+        };
         Ok(Self {
-            environment: config.environment,
+            environment: auth.environment,
             keyring,
-            refresh_ttl: config.refresh_token_ttl,
+            refresh_ttl: auth.refresh_token_ttl,
+            hashing: HashingPool::new(concurrent, config.password_checks_queue),
+            throttle: FailureThrottle::new(&config.throttle, &config.redis)?,
+            verified_keys: (!config.api_key_cache_ttl.is_zero()).then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(VERIFIED_KEYS_CAPACITY)
+                    .time_to_live(config.api_key_cache_ttl)
+                    .build()
+            }),
         })
     }
 
+    /// Who the credentials of a request from `address` name. Failed credentials count against
+    /// the address: over its limit, 429 before Postgres is asked about a key.
     async fn principal(
         &self,
         database: &Database,
         headers: &HeaderMap,
+        address: IpAddr,
     ) -> Result<Option<Principal>, ApiError> {
         let bearer = headers.get(header::AUTHORIZATION).map(|value| {
             value
@@ -104,23 +143,43 @@ impl Authenticator {
                 .to_str()
                 .map_err(|_| AuthError::Unauthenticated("invalid or revoked API key"))
         });
-        match (bearer, api_key) {
+        let counted = [Counted::Address(address)];
+        let found = match (bearer, api_key) {
             (Some(_), Some(_)) => Err(AuthError::Unauthenticated(
                 "send an access token or an API key, not both",
-            )
-            .into()),
-            (Some(token), None) => Ok(Some(self.keyring.verify(token?.trim())?)),
-            (None, Some(key)) => {
-                let pool = database.pool().await?;
-                Ok(Some(api_key_principal(pool, key?.trim()).await?))
+            )),
+            (Some(token), None) => token.and_then(|token| self.keyring.verify(token.trim())),
+            (None, Some(key)) => match key.map(str::trim) {
+                Ok(key) => {
+                    if let Some(principal) = self.verified_keys.as_ref().and_then(|c| c.get(key)) {
+                        return Ok(Some(principal));
+                    }
+                    self.throttle.check(&counted).await?;
+                    let found = api_key_principal(database.pool().await?, key).await;
+                    if let (Ok(principal), Some(cache)) = (&found, &self.verified_keys) {
+                        cache.insert(key.to_owned(), principal.clone());
+                    }
+                    found
+                }
+                Err(error) => Err(error),
+            },
+            (None, None) => {
+                return Ok(
+                    (self.environment == Environment::Development).then(|| Principal {
+                        tenant: Tenant::demo(),
+                        role: Role::Admin,
+                        subject: Subject::Anonymous,
+                    }),
+                );
             }
-            (None, None) => Ok(
-                (self.environment == Environment::Development).then(|| Principal {
-                    tenant: Tenant::demo(),
-                    role: Role::Admin,
-                    subject: Subject::Anonymous,
-                }),
-            ),
+        };
+        match found {
+            Ok(principal) => Ok(Some(principal)),
+            Err(error @ AuthError::Unauthenticated(_)) => {
+                self.throttle.record_failure(&counted).await?;
+                Err(error.into())
+            }
+            Err(error) => Err(error.into()),
         }
     }
 }
@@ -128,6 +187,7 @@ impl Authenticator {
 /// The middleware.
 pub async fn authenticate(
     State(state): State<AppState>,
+    Extension(ClientAddress(address)): Extension<ClientAddress>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -136,7 +196,7 @@ pub async fn authenticate(
     };
     let principal = match state
         .authenticator
-        .principal(&state.database, request.headers())
+        .principal(&state.database, request.headers(), address)
         .await
     {
         Ok(Some(principal)) => principal,
@@ -179,6 +239,11 @@ mod tests {
             (Method::GET, "/openapi.json", None),
             (Method::GET, "/api/v1/vehicles/1", Some(Permission::Read)),
             (Method::GET, "/api/v1/tasks/x", Some(Permission::Read)),
+            (
+                Method::GET,
+                "/api/v1/livreurs/LIV-1",
+                Some(Permission::ReadFleet),
+            ),
             (Method::GET, "/api/v1/nowhere", Some(Permission::Read)),
             (Method::GET, "/api/v1/health/", Some(Permission::Read)),
             (

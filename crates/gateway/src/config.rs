@@ -74,6 +74,43 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub rate_limits: crate::ratelimit::RateLimitConfig,
 
+    /// Failed authentications allowed per client address and per email.
+    #[command(flatten)]
+    pub throttle: crate::throttle::ThrottleConfig,
+
+    /// Proxies (addresses or networks, comma-separated: `10.0.0.0/8,192.0.2.7`) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client for the rate limits and the
+    /// failed-authentication counters. None by default: the TCP peer is the client, and those
+    /// headers, which any caller can write, are ignored.
+    #[arg(long, env = "ARAS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// The header the trusted proxies name the client in: `x-forwarded-for` or `forwarded`
+    /// (RFC 7239). Only that one is read: a proxy usually passes the other on as the caller
+    /// wrote it.
+    #[arg(
+        long,
+        env = "ARAS_FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: crate::client::ForwardedHeader,
+
+    /// Login password checks run at once (each holds 19 MiB and a core while it runs); 0: one
+    /// per core.
+    #[arg(long, env = "ARAS_PASSWORD_CHECKS", default_value_t = 0)]
+    pub password_checks: usize,
+
+    /// Logins that may wait for a password check; more at once are refused with 503 and
+    /// `Retry-After: 1`.
+    #[arg(long, env = "ARAS_PASSWORD_CHECKS_QUEUE", default_value_t = 32)]
+    pub password_checks_queue: usize,
+
+    /// How long an API key found valid is trusted without asking Postgres again (0: every
+    /// request asks). A revoked key keeps working this long on a replica that saw it.
+    #[arg(long, env = "ARAS_API_KEY_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub api_key_cache_ttl: Duration,
+
     /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
     /// `https://console.example.com`; none by default, so browsers keep other sites out.
     #[arg(long, env = "ARAS_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -124,8 +161,16 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Defaults on an ephemeral loopback port; point the service URLs at the test's services.
+    /// Defaults on an ephemeral loopback port, in development mode (requests without
+    /// credentials act as the demo tenant's admin); point the service URLs at the test's
+    /// services.
     pub fn for_tests() -> Self {
-        <Self as clap::Parser>::parse_from(["aras-gateway", "--listen-addr", "127.0.0.1:0"])
+        <Self as clap::Parser>::parse_from([
+            "aras-gateway",
+            "--listen-addr",
+            "127.0.0.1:0",
+            "--env",
+            "development",
+        ])
     }
 }

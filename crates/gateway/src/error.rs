@@ -37,6 +37,13 @@ pub enum ApiError {
     /// Valid credentials whose role may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed authentications from this address or for this account (429 with
+    /// `Retry-After`).
+    #[error("{detail}")]
+    Throttled {
+        detail: String,
+        retry_after: std::time::Duration,
+    },
     /// Logins, tokens and keys.
     #[error("auth: {0}")]
     Auth(#[from] aras_auth::AuthError),
@@ -48,6 +55,15 @@ pub enum ApiError {
 impl ApiError {
     pub fn upstream(service: &'static str, status: tonic::Status) -> Self {
         Self::Upstream { service, status }
+    }
+
+    /// Whole seconds a refused caller should wait (rounded up: told 0, it would retry at once).
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after, .. } => Some(whole_seconds(*retry_after)),
+            Self::Auth(aras_auth::AuthError::Busy) => Some(1),
+            _ => None,
+        }
     }
 
     fn to_problem(&self) -> Problem {
@@ -64,11 +80,24 @@ impl ApiError {
             Self::Jobs(error) => jobs_problem(error),
             Self::Unauthenticated(detail) => Problem::new(StatusCode::UNAUTHORIZED, detail.clone()),
             Self::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, detail.clone()),
+            Self::Throttled { detail, .. } => {
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, detail.clone())
+            }
             Self::Auth(error) => auth_problem(error),
             Self::Database(aras_catalog::CatalogError::Unavailable(_)) => database_unavailable(),
             Self::Database(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         }
     }
+}
+
+/// Whole seconds, rounded up and at least 1: a client told 0 would retry at once.
+pub fn whole_seconds(duration: std::time::Duration) -> u64 {
+    duration
+        .as_millis()
+        .div_ceil(1000)
+        .try_into()
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 fn database_unavailable() -> Problem {
@@ -88,6 +117,10 @@ fn auth_problem(error: &aras_auth::AuthError) -> Problem {
         AuthError::NotFound(detail) => Problem::new(StatusCode::NOT_FOUND, detail.clone()),
         AuthError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail.clone()),
         AuthError::Unavailable(_) => database_unavailable(),
+        AuthError::Busy => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many logins at once, try again in a second",
+        ),
         AuthError::Internal(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
 }
@@ -153,6 +186,7 @@ fn jobs_problem(error: &aras_jobs::JobsError) -> Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after();
         let mut problem = self.to_problem();
         if problem.status_code().is_server_error() {
             tracing::error!(error = %self, "request failed");
@@ -164,6 +198,11 @@ impl IntoResponse for ApiError {
         }
         let unauthenticated = problem.status_code() == StatusCode::UNAUTHORIZED;
         let mut response = problem.into_response();
+        if let Some(after) = retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(after));
+        }
         if unauthenticated {
             // RFC 9110: a 401 names the schemes that would do.
             response.headers_mut().insert(

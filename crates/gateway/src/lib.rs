@@ -14,6 +14,8 @@
 //! - `observe`: per-request correlation id, span, access log and metrics.
 //! - `auth`: who calls (access token, API key, or development's anonymous demo admin) and
 //!   whether their role may; `database`: the gateway's Postgres (credentials, jobs).
+//! - `client`: the client's address (behind trusted proxies only, from their headers).
+//! - `throttle`: failed authentications per client address and per email, in Redis.
 //! - `ratelimit`: rate limits per principal (per client address without one), in Redis.
 //! - `security`: security headers on every response, CORS only for configured origins.
 //! - `routes`: one module per route group (`auth`, `livreurs`, `sentiment`, `embeddings`,
@@ -24,6 +26,7 @@
 
 mod auth;
 mod cache;
+mod client;
 pub mod config;
 mod console;
 mod database;
@@ -38,6 +41,7 @@ mod schema;
 mod security;
 mod state;
 mod strict;
+mod throttle;
 
 use std::future::Future;
 
@@ -59,7 +63,7 @@ const CORRELATION_HEADER: HeaderName = HeaderName::from_static(aras_common::corr
 fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
     let state = AppState::connect(config)?;
     let (api, mut openapi) = routes::router().split_for_parts();
-    openapi::secure(&mut openapi);
+    openapi::secure(&mut openapi, config.auth.environment);
     let router = api
         .merge(openapi::docs(openapi))
         .merge(console::router())
@@ -68,8 +72,8 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         // Outermost last: a malformed id is dropped, an id set (the caller's or a new UUID) and
-        // echoed, the request run in its span with an access log line, observed,
-        // authenticated, then limited (per principal, so after authentication).
+        // echoed, the request run in its span with an access log line, observed, its client
+        // address found, authenticated, then limited (per principal, so after authentication).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit,
@@ -77,6 +81,10 @@ fn app(config: &GatewayConfig) -> anyhow::Result<(Router, AppState)> {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client::identify,
         ))
         .layer(axum::middleware::from_fn(observe::observe_request))
         .layer(

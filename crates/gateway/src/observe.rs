@@ -57,10 +57,10 @@ pub async fn observe_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = correlation_id(&request);
     let route = route(&request).to_owned();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     request.extensions_mut().insert(id.clone());
     let response = CURRENT.scope(id, next.run(request)).await;
-    let labels = [("method", method), ("route", route)];
+    let labels = [("method", method.to_owned()), ("route", route)];
     metrics::histogram!("gateway_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     let mut counted = labels.to_vec();
@@ -86,4 +86,30 @@ fn route<B>(request: &http::Request<B>) -> &str {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
+}
+
+/// The method as a metric label: one of HTTP's own, or `other` — a caller may send any token
+/// as a method, and each new label value would be a series kept forever.
+fn method_label(method: &http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label(&http::Method::PATCH), "PATCH");
+        for made_up in ["FOO", "get", "PROPFIND"] {
+            let method = http::Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 }

@@ -11,6 +11,8 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa_swagger_ui::SwaggerUi;
 
+use aras_auth::Environment;
+
 use crate::auth::{API_KEY_HEADER, required};
 use crate::state::AppState;
 
@@ -49,8 +51,10 @@ pub fn base() -> utoipa::openapi::OpenApi {
 }
 
 /// Declares the two security schemes, and on every operation that needs credentials (the
-/// same rule the middleware applies: `auth::required`), the schemes and its 401 and 403.
-pub fn secure(openapi: &mut utoipa::openapi::OpenApi) {
+/// same rule the middleware applies: `auth::required`), the schemes and its 401 and 403. In
+/// development, where requests without credentials act as the demo tenant's admin, the
+/// document says so: credentials are optional there (an empty requirement).
+pub fn secure(openapi: &mut utoipa::openapi::OpenApi, environment: Environment) {
     let components = openapi.components.get_or_insert_default();
     components.add_security_scheme(
         BEARER,
@@ -100,17 +104,21 @@ pub fn secure(openapi: &mut utoipa::openapi::OpenApi) {
             if let Some(operation) = operation
                 && required(&method, path).is_some()
             {
-                require_credentials(operation);
+                require_credentials(operation, environment);
             }
         }
     }
 }
 
-fn require_credentials(operation: &mut Operation) {
-    operation.security = Some(vec![
+fn require_credentials(operation: &mut Operation, environment: Environment) {
+    let mut schemes = vec![
         SecurityRequirement::new(BEARER, Vec::<String>::new()),
         SecurityRequirement::new(API_KEY, Vec::<String>::new()),
-    ]);
+    ];
+    if environment == Environment::Development {
+        schemes.push(SecurityRequirement::default());
+    }
+    operation.security = Some(schemes);
     let responses = &mut operation.responses.responses;
     responses.insert(
         "401".into(),

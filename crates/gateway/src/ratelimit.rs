@@ -8,19 +8,20 @@
 //! outage.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use aras_auth::{Principal, Subject};
 use aras_common::redis::RedisConfig;
 use aras_domain::tenant::{Role, UnknownRole};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::Extension;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use fred::prelude::{Client, LuaInterface as _};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue};
 
-use crate::error::ApiError;
+use crate::client::ClientAddress;
+use crate::error::{ApiError, whole_seconds};
 use crate::state::AppState;
 
 /// One request spends an interval; a key may run `burst` intervals ahead of Redis's clock.
@@ -152,25 +153,15 @@ impl RateLimiter {
         headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
         headers.insert(
             "ratelimit-reset",
-            HeaderValue::from(seconds(decision.reset)),
+            HeaderValue::from(whole_seconds(decision.reset)),
         );
     }
-}
-
-/// Whole seconds, rounded up: a client told 0 would retry at once.
-fn seconds(duration: Duration) -> u64 {
-    duration
-        .as_millis()
-        .div_ceil(1000)
-        .try_into()
-        .unwrap_or(u64::MAX)
-        .max(1)
 }
 
 /// The middleware: limits `/api/v1/*` except the health routes, per principal.
 pub async fn limit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddress(address)): Extension<ClientAddress>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -188,7 +179,7 @@ pub async fn limit(
         Some(principal) if principal.subject != Subject::Anonymous => {
             (principal.subject.label(), Some(principal.role))
         }
-        _ => (format!("ip:{}", peer.ip()), None),
+        _ => (format!("ip:{address}"), None),
     };
     let rate = limiter.rate(role);
     if rate == 0 {
@@ -200,19 +191,15 @@ pub async fn limit(
     };
     if !decision.allowed {
         metrics::counter!("gateway_rate_limited_total").increment(1);
-        let mut response = ApiError::Rejected {
-            status: StatusCode::TOO_MANY_REQUESTS,
+        let mut response = ApiError::Throttled {
             detail: format!(
                 "rate limit exceeded: {} requests at once, then one every {interval_ms} ms; retry later",
                 limiter.burst
             ),
+            retry_after: decision.retry_after,
         }
         .into_response();
         limiter.headers(&decision, response.headers_mut());
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(seconds(decision.retry_after)),
-        );
         return response;
     }
     let mut response = next.run(request).await;

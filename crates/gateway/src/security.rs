@@ -50,6 +50,7 @@ pub fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
+                HeaderName::from_static("x-api-key"),
                 HeaderName::from_static("x-correlation-id"),
                 HeaderName::from_static("idempotency-key"),
             ])

@@ -23,6 +23,7 @@ use aras_domain::tenant::Tenant;
 
 use crate::auth::Authenticator;
 use crate::cache::Cache;
+use crate::client::TrustedProxies;
 use crate::config::GatewayConfig;
 use crate::database::Database;
 use crate::jobs::Jobs;
@@ -61,6 +62,8 @@ pub struct Inner {
     pub jobs: Jobs,
     pub database: Arc<Database>,
     pub authenticator: Authenticator,
+    /// Whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
     pub sentiment_max_batch: usize,
     pub max_review_chars: usize,
     pub dependencies: Vec<Dependency>,
@@ -120,7 +123,11 @@ impl AppState {
             rate_limiter: RateLimiter::new(&config.rate_limits, &config.redis)?,
             jobs: Jobs::new(config, Arc::clone(&database)),
             database,
-            authenticator: Authenticator::new(&config.auth)?,
+            authenticator: Authenticator::new(config)?,
+            trusted_proxies: TrustedProxies::parse(
+                &config.trusted_proxies,
+                config.forwarded_header,
+            )?,
             sentiment_max_batch: config.sentiment_max_batch,
             max_review_chars: config.max_review_chars,
             dependencies: vec![

@@ -22,6 +22,7 @@ pub struct AmqpConfig {
         id = "amqp_url",
         long = "amqp-url",
         env = "ARAS_AMQP_URL",
+        hide_env_values = true,
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     pub url: String,

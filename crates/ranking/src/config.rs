@@ -19,6 +19,17 @@ pub struct RankingConfig {
     #[arg(long, env = "ARAS_RANKING_MAX_CANDIDATES", default_value_t = 10_000)]
     pub max_candidates: usize,
 
+    /// Widest live search, in km: the radius of the circle holding a live ranking's ellipse
+    /// (half the pickup–drop-off distance, widened by the delivery type's tolerance). Wider:
+    /// INVALID_ARGUMENT naming the limit, as one caller's country-wide search would hold a
+    /// core that every tenant's rankings share. Rankings of given candidates have no such cap.
+    #[arg(
+        long,
+        env = "ARAS_RANKING_MAX_SEARCH_RADIUS_KM",
+        default_value_t = 100.0
+    )]
+    pub max_search_radius_km: f64,
+
     /// Largest gRPC request accepted, in bytes.
     #[arg(long, env = "ARAS_RANKING_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_message_bytes: usize,
@@ -34,12 +45,17 @@ pub struct RankingConfig {
 #[derive(Debug, Clone, clap::Args)]
 pub struct FleetConfig {
     /// The shared Redis (the fleet's unless ARAS_FLEET_REDIS_URL is set).
-    #[arg(long, env = "ARAS_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "ARAS_REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
     pub redis_url: String,
 
     /// A Redis of the fleet's own, so the cache and rate limits never queue behind fleet
     /// writes; must persist (AOF). Unset: ARAS_REDIS_URL.
-    #[arg(long, env = "ARAS_FLEET_REDIS_URL")]
+    #[arg(long, env = "ARAS_FLEET_REDIS_URL", hide_env_values = true)]
     pub fleet_redis_url: Option<String>,
 
     /// Prefix of every ARAS key, so several deployments (or tests) can share one Redis.

@@ -17,6 +17,7 @@ use crate::fleet::{Fleet, now_ms};
 
 pub struct RankingService {
     max_candidates: usize,
+    max_search_radius_km: f64,
     fleet: Arc<Fleet>,
 }
 
@@ -24,6 +25,7 @@ impl RankingService {
     pub fn new(config: &RankingConfig, fleet: Arc<Fleet>) -> Self {
         Self {
             max_candidates: config.max_candidates,
+            max_search_radius_km: config.max_search_radius_km,
             fleet,
         }
     }
@@ -113,13 +115,20 @@ impl RankingService {
         tenant: &str,
         started: Instant,
     ) -> Result<RankCouriersResponse, RankingServiceError> {
+        let rules = Rules::new(&request.announcement, &request.options)?;
+        let radius_km = rules.ellipse().bounding_circle().radius_km;
+        if radius_km > self.max_search_radius_km {
+            return Err(RankingServiceError::InvalidInput(format!(
+                "annonce: a live search this long would cover a circle of {radius_km:.0} km radius, over the maximum of {} km (ARAS_RANKING_MAX_SEARCH_RADIUS_KM); rank given candidates (livreurs_candidats) for such a delivery",
+                self.max_search_radius_km
+            )));
+        }
         if !self.fleet.in_sync() {
             return Err(RankingServiceError::FleetUnavailable(
                 "live couriers are unavailable: this ranking replica is not in sync with the fleet's Redis (starting, or Redis unreachable); rankings with livreurs_candidats still work".into(),
             ));
         }
-        let rules = Rules::new(&request.announcement, &request.options)?;
-        let large = rules.ellipse().bounding_circle().radius_km > LARGE_SEARCH_KM;
+        let large = radius_km > LARGE_SEARCH_KM;
         let search = LiveSearch {
             index: self.fleet.index(tenant),
             oldest_ms: self.fleet.oldest_fresh_ms(),

@@ -22,7 +22,7 @@ struct Cli {
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     gateway: String,
     /// The job store (and review) database the services use.
-    #[arg(long, env = "ARAS_DATABASE_URL")]
+    #[arg(long, env = "ARAS_DATABASE_URL", hide_env_values = true)]
     database_url: String,
     /// Vehicles in the catalog (requests review ids 1..=N).
     #[arg(long, default_value_t = 10_000)]

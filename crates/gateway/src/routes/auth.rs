@@ -1,17 +1,20 @@
 //! `/api/v1/auth`: log in with an email and a password, trade a refresh token for new tokens,
 //! log out. Tokens are never logged; a failed login does not say which part was wrong.
 
+use aras_auth::AuthError;
 use aras_auth::store::{self, Session};
 use aras_common::problem::Problem;
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::client::ClientAddress;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use crate::throttle::Counted;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,24 +73,39 @@ impl From<Session> for TokenResponse {
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong email or password (which one is not said)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or not a string", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The credential store is down", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The credential store is down, or too many logins at once (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
         crate::schema::BodyRefusals,
         crate::schema::RateLimited,
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    Extension(ClientAddress(address)): Extension<ClientAddress>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let auth = &state.authenticator;
+    let counted = [Counted::Address(address), Counted::Email(&body.email)];
+    // Before any password is hashed: a guesser's attempts past the limit cost nothing.
+    auth.throttle.check(&counted).await?;
     let session = store::login(
         state.database.pool().await?,
+        &auth.hashing,
         &auth.keyring,
         auth.refresh_ttl,
         &body.email,
         &body.password,
     )
-    .await?;
-    Ok(Json(session.into()))
+    .await;
+    match session {
+        Ok(session) => {
+            auth.throttle.forget_email(&body.email).await;
+            Ok(Json(session.into()))
+        }
+        Err(error @ AuthError::Unauthenticated(_)) => {
+            auth.throttle.record_failure(&counted).await?;
+            Err(error.into())
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// New tokens for a refresh token, which is used up: presenting it again revokes the session.
