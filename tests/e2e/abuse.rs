@@ -619,3 +619,47 @@ async fn with_redis_down_failures_are_not_counted_and_nothing_else_breaks() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_batch_counts_each_job_against_the_rate_limit() {
+    let mut config = crate::helpers::gateway_config();
+    config.redis.prefix = format!("{}:batch:{}:", run_id(), uuid::Uuid::new_v4().simple());
+    config.rate_limits.rate_limit_per_second = 1;
+    config.rate_limits.rate_limit_burst = 10;
+    let app = spawn_app_with(config).await;
+    let jobs = |n: i64| -> Value {
+        (0..n)
+            .map(|i| json!({"product_id": 1 + i, "client_id": 70_000 + i, "commentaire": "Correct, sans plus."}))
+            .collect()
+    };
+    let (status, _, body) = app
+        .post_json("/api/v1/recommendations/async/batch", &jobs(11))
+        .await;
+    assert_eq!(status, 422, "more jobs than a burst can ever pass: {body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ARAS_RATE_LIMIT_BURST"),
+        "{body}"
+    );
+    let (status, _, body) = app
+        .post_json("/api/v1/recommendations/async/batch", &jobs(8))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // 8 of the burst of 10 spent (and the refused call's 1): 5 more jobs are over it.
+    let response = app
+        .client
+        .post(app.url("/api/v1/recommendations/async/batch"))
+        .json(&jobs(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&retry_after), "Retry-After {retry_after}");
+}

@@ -715,3 +715,31 @@ async fn a_reindexing_run_whose_embedding_service_dies_fails_with_its_reason_and
     let (_, stats) = get(&app, &admin, "/api/v1/admin/stats").await;
     assert_eq!(stats["catalog"]["indexed_share"], 1.0, "{stats}");
 }
+
+#[tokio::test]
+async fn tenants_reindex_side_by_side() {
+    let _catalog = CATALOG.write().await;
+    let app = production_app().await;
+    // The demo tenant's full run re-embeds its whole catalog: seconds, so the other tenant's
+    // request comes while it runs.
+    let demo = api_key(&Tenant::demo(), Role::Admin).await;
+    let (status, demo_run, started) = start_reindex(&app, &demo, "").await;
+    assert_eq!(status, 202, "{started}");
+    let (tenant, _) = fresh_tenant("reindex-beside").await;
+    let theirs = api_key(&tenant, Role::Admin).await;
+    let (status, their_run, started) = start_reindex(&app, &theirs, "").await;
+    assert_eq!(
+        status, 202,
+        "another tenant's run is never refused: {started}"
+    );
+    let (status, running) = get(&app, &demo, &demo_run).await;
+    assert_eq!(status, 200, "{running}");
+    assert_eq!(
+        running["status"], "STARTED",
+        "the demo run was still going: {running}"
+    );
+    for (key, location) in [(&demo, &demo_run), (&theirs, &their_run)] {
+        let run = finished_run(&app, key, location).await;
+        assert_eq!(run["status"], "SUCCESS", "{run}");
+    }
+}

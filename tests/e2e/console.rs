@@ -353,5 +353,20 @@ async fn use_every_tab(client: Client, page: String) -> Vec<PathBuf> {
     screenshots.push(screenshot(&client, "status.png").await);
 
     assert_no_console_errors(&client, "after every tab").await;
+
+    // The API docs render under their Content-Security-Policy (no inline script allowed).
+    client
+        .goto(&format!("{page}docs/"))
+        .await
+        .expect("the docs load");
+    wait_until(
+        &client,
+        "document.querySelector('.swagger-ui .info .title')?.textContent.includes('ARAS API') \
+         && document.querySelectorAll('.opblock').length > 10",
+        Duration::from_secs(20),
+        "Swagger UI renders the API under its CSP",
+    )
+    .await;
+    screenshots.push(screenshot(&client, "docs.png").await);
     screenshots
 }

@@ -248,6 +248,27 @@ async fn security_headers_and_cors_for_configured_origins_only() {
         allowed.headers()["access-control-allow-origin"],
         "https://console.example.com"
     );
+    // Development's open API takes no write without credentials from another site.
+    let invalidate = |origin: Option<&'static str>| {
+        let request = app.client.post(app.url("/api/v1/admin/cache/invalidate"));
+        match origin {
+            Some(origin) => request.header("origin", origin),
+            None => request,
+        }
+        .send()
+    };
+    let cross_site = invalidate(Some("https://elsewhere.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    for origin in [Some("https://console.example.com"), None] {
+        let response = invalidate(origin).await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{origin:?}: {}",
+            response.status()
+        );
+    }
     let refused = preflight("https://elsewhere.example.com").await.unwrap();
     assert!(
         refused

@@ -74,6 +74,8 @@ pub struct Authenticator {
     /// API keys found valid in the last `ARAS_API_KEY_CACHE_TTL`: a client's requests reach
     /// Postgres once per TTL, not once each. Only valid keys go in, so guesses cannot fill it.
     verified_keys: Option<moka::sync::Cache<String, Principal>>,
+    /// Browser origins allowed to call (CORS): development's anonymous writes accept them.
+    allowed_origins: Vec<String>,
 }
 
 /// Most API keys remembered as valid at once.
@@ -118,6 +120,7 @@ impl Authenticator {
                     .time_to_live(config.api_key_cache_ttl)
                     .build()
             }),
+            allowed_origins: config.cors_allowed_origins.clone(),
         })
     }
 
@@ -184,6 +187,26 @@ impl Authenticator {
     }
 }
 
+/// Whether a browser sent this request from another site than the gateway's own or one of
+/// `allowed` (the CORS origins): `Sec-Fetch-Site` says so, or the `Origin` names another host
+/// than the request's. Clients other than browsers send neither.
+fn cross_site(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("origin").is_some_and(|origin| allowed.iter().any(|a| a.trim() == origin)) {
+        return false;
+    }
+    if let Some(site) = header("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (header("origin"), header("host")) {
+        (None, _) => false,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_none_or(|(_, authority)| !authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => true,
+    }
+}
+
 /// The middleware.
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -208,6 +231,17 @@ pub async fn authenticate(
         }
         Err(error) => return error.into_response(),
     };
+    if principal.subject == Subject::Anonymous
+        && !request.method().is_safe()
+        && cross_site(request.headers(), &state.authenticator.allowed_origins)
+    {
+        // Development's open API must not be driven by another site the developer visits
+        // (a form or fetch to 127.0.0.1 needs no credentials there).
+        return ApiError::Forbidden(
+            "development mode refuses writes without credentials from another site (Origin differs from Host); send an API key".into(),
+        )
+        .into_response();
+    }
     let span = tracing::Span::current();
     span.record("tenant", principal.tenant.as_str());
     span.record("principal", principal.subject.label());
@@ -226,6 +260,57 @@ pub async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cross_site_requests_are_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, http::HeaderValue::from_static(value));
+            }
+            map
+        };
+        let cases = [
+            (vec![], false),
+            (vec![("host", "127.0.0.1:8000")], false),
+            (
+                vec![
+                    ("host", "127.0.0.1:8000"),
+                    ("origin", "http://127.0.0.1:8000"),
+                ],
+                false,
+            ),
+            (
+                vec![
+                    ("host", "127.0.0.1:8000"),
+                    ("origin", "https://evil.example"),
+                ],
+                true,
+            ),
+            (vec![("host", "127.0.0.1:8000"), ("origin", "null")], true),
+            (
+                vec![
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "https://evil.example"),
+                ],
+                false,
+            ),
+            (vec![("sec-fetch-site", "cross-site")], true),
+            (vec![("sec-fetch-site", "same-site")], true),
+            (vec![("sec-fetch-site", "none")], false),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(cross_site(&headers(&pairs), &[]), expected, "{pairs:?}");
+        }
+        let allowed = ["https://console.example.com".to_owned()];
+        for (origin, expected) in [
+            ("https://console.example.com", false),
+            ("https://evil.example", true),
+        ] {
+            let pairs = [("sec-fetch-site", "cross-site"), ("origin", origin)];
+            assert_eq!(cross_site(&headers(&pairs), &allowed), expected, "{origin}");
+        }
+    }
 
     #[test]
     fn route_classes() {

@@ -3,6 +3,7 @@
 
 use axum::Router;
 use http::Method;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{
@@ -127,6 +128,16 @@ fn require_credentials(operation: &mut Operation, environment: Environment) {
     responses.insert("403".into(), Ref::from_response_name("Forbidden").into());
 }
 
+/// What the docs page may load: its own files only, no inline or foreign script (Swagger UI
+/// renders a document anyone can influence through descriptions); inline styles, as Swagger
+/// UI sets them from script; no framing.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 pub fn docs(openapi: utoipa::openapi::OpenApi) -> Router<AppState> {
-    SwaggerUi::new("/docs").url("/openapi.json", openapi).into()
+    let router: Router<AppState> = SwaggerUi::new("/docs").url("/openapi.json", openapi).into();
+    router.layer(SetResponseHeaderLayer::overriding(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(DOCS_CSP),
+    ))
 }

@@ -8,6 +8,7 @@
 //! outage.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use aras_auth::{Principal, Subject};
@@ -24,9 +25,10 @@ use crate::client::ClientAddress;
 use crate::error::{ApiError, whole_seconds};
 use crate::state::AppState;
 
-/// One request spends an interval; a key may run `burst` intervals ahead of Redis's clock.
-/// Answers {allowed (1/0), milliseconds until a request is allowed again, milliseconds until
-/// the burst is whole again, requests left in the burst}.
+/// One request spends an interval, `ARGV[3]` requests as many (all allowed or none); a key may
+/// run `burst` intervals ahead of Redis's clock. Answers {allowed (1/0), milliseconds until
+/// they would be allowed, milliseconds until the burst is whole again, requests left in the
+/// burst}.
 const GCRA: &str = r"
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -34,12 +36,13 @@ local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tolerance = interval * (burst - 1)
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now_ms), now_ms)
-if now_ms < tat - tolerance then
-  return {0, tat - tolerance - now_ms, tat - now_ms, 0}
+local new_tat = tat + interval * tonumber(ARGV[3])
+local allowed_at = new_tat - interval - tolerance
+if now_ms < allowed_at then
+  return {0, allowed_at - now_ms, tat - now_ms, 0}
 end
-local new_tat = tat + interval
 redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now_ms)
-return {1, 0, new_tat - now_ms, math.floor((now_ms + tolerance - tat) / interval)}
+return {1, 0, new_tat - now_ms, math.floor((now_ms - allowed_at) / interval)}
 ";
 
 /// How many requests a client may make.
@@ -122,12 +125,12 @@ impl RateLimiter {
             .unwrap_or(self.default_rate)
     }
 
-    /// The decision for one request of `client`, or `None` when Redis did not answer.
-    async fn check(&self, client: &str, interval_ms: u64) -> Option<Decision> {
+    /// The decision for `cost` requests of `client`, or `None` when Redis did not answer.
+    async fn check(&self, client: &str, interval_ms: u64, cost: u64) -> Option<Decision> {
         let key = self.redis.key(&format!("ratelimit:{client}"));
         let answer: Result<Vec<u64>, _> = self
             .client
-            .eval(GCRA, key, vec![interval_ms, u64::from(self.burst)])
+            .eval(GCRA, key, vec![interval_ms, u64::from(self.burst), cost])
             .await;
         match answer.as_deref() {
             Ok(&[allowed, retry_after_ms, reset_ms, remaining]) => Some(Decision {
@@ -148,6 +151,45 @@ impl RateLimiter {
         }
     }
 
+    /// Charges `extra` more requests to the caller of a request the middleware admitted: a
+    /// submission of many jobs counts as that many requests. More than a burst can never pass:
+    /// 422 naming the limit, rather than a 429 whose retry would never succeed.
+    pub async fn charge(
+        &self,
+        principal: &Principal,
+        address: IpAddr,
+        extra: usize,
+    ) -> Result<(), ApiError> {
+        let (client, role) = identity(Some(principal), address);
+        let rate = self.rate(role);
+        if rate == 0 || extra == 0 {
+            return Ok(());
+        }
+        if extra >= self.burst as usize {
+            return Err(ApiError::InvalidInput(format!(
+                "{} requests in one submission are more than the rate limit lets a client send at once ({}, ARAS_RATE_LIMIT_BURST): send smaller batches",
+                extra + 1,
+                self.burst
+            )));
+        }
+        let interval_ms = interval_ms(rate);
+        match self.check(&client, interval_ms, extra as u64).await {
+            Some(decision) if !decision.allowed => Err(self.refusal(&decision, interval_ms)),
+            _ => Ok(()),
+        }
+    }
+
+    fn refusal(&self, decision: &Decision, interval_ms: u64) -> ApiError {
+        metrics::counter!("gateway_rate_limited_total").increment(1);
+        ApiError::Throttled {
+            detail: format!(
+                "rate limit exceeded: {} requests at once, then one every {interval_ms} ms (a batch counts each of its requests); retry later",
+                self.burst
+            ),
+            retry_after: decision.retry_after,
+        }
+    }
+
     fn headers(&self, decision: &Decision, headers: &mut HeaderMap) {
         headers.insert("ratelimit-limit", HeaderValue::from(self.burst));
         headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
@@ -155,6 +197,17 @@ impl RateLimiter {
             "ratelimit-reset",
             HeaderValue::from(whole_seconds(decision.reset)),
         );
+    }
+}
+
+/// Whose allowance a request spends: an API key's or user's, at its role's rate; the client
+/// address's for anonymous callers and the token routes.
+fn identity(principal: Option<&Principal>, address: IpAddr) -> (String, Option<Role>) {
+    match principal {
+        Some(principal) if principal.subject != Subject::Anonymous => {
+            (principal.subject.label(), Some(principal.role))
+        }
+        _ => (format!("ip:{address}"), None),
     }
 }
 
@@ -173,32 +226,17 @@ pub async fn limit(
     else {
         return next.run(request).await;
     };
-    // Per API key or user, at its role's rate; per address for anonymous callers and the
-    // token routes.
-    let (client, role) = match request.extensions().get::<Principal>() {
-        Some(principal) if principal.subject != Subject::Anonymous => {
-            (principal.subject.label(), Some(principal.role))
-        }
-        _ => (format!("ip:{address}"), None),
-    };
+    let (client, role) = identity(request.extensions().get::<Principal>(), address);
     let rate = limiter.rate(role);
     if rate == 0 {
         return next.run(request).await;
     }
     let interval_ms = interval_ms(rate);
-    let Some(decision) = limiter.check(&client, interval_ms).await else {
+    let Some(decision) = limiter.check(&client, interval_ms, 1).await else {
         return next.run(request).await;
     };
     if !decision.allowed {
-        metrics::counter!("gateway_rate_limited_total").increment(1);
-        let mut response = ApiError::Throttled {
-            detail: format!(
-                "rate limit exceeded: {} requests at once, then one every {interval_ms} ms; retry later",
-                limiter.burst
-            ),
-            retry_after: decision.retry_after,
-        }
-        .into_response();
+        let mut response = limiter.refusal(&decision, interval_ms).into_response();
         limiter.headers(&decision, response.headers_mut());
         return response;
     }

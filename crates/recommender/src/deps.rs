@@ -31,8 +31,9 @@ pub(crate) struct Deps {
     /// until Redis takes them.
     versions_to_publish: tokio::sync::watch::Sender<BTreeMap<Tenant, u64>>,
     pub config: RecommenderConfig,
-    /// Held by the indexing run, so two never interleave on this replica.
-    indexing: Arc<tokio::sync::Mutex<()>>,
+    /// Shared by tenants' runs (Postgres allows one per tenant across replicas, and tenants'
+    /// vehicles are apart), held alone by a run over every tenant's catalog (`aras index`).
+    indexing: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Deps {
@@ -80,13 +81,15 @@ impl Deps {
         );
     }
 
-    /// The right to index, held for a whole run; `Conflict` while another run holds it.
-    pub fn indexing_permit(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, RecommenderError> {
-        Arc::clone(&self.indexing).try_lock_owned().map_err(|_| {
-            RecommenderError::Conflict(
-                "this recommender is already indexing; try again when that run is done".into(),
-            )
-        })
+    /// The right to index one tenant's catalog, held for its run: another tenant's run never
+    /// stands in the way; a run over every catalog does, until it ends (the run waits).
+    pub async fn tenant_indexing_permit(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        Arc::clone(&self.indexing).read_owned().await
+    }
+
+    /// The right to index every tenant's catalog: waits for the tenants' runs in progress.
+    pub async fn catalog_indexing_permit(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        Arc::clone(&self.indexing).write_owned().await
     }
 
     /// The sentiment of `text`, within what is left of `deadline` (the caller's).

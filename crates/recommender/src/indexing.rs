@@ -138,21 +138,20 @@ pub(crate) async fn index_catalog(
 }
 
 /// Records a run of `tenant`'s catalog and starts it in the background; answers the run as
-/// recorded. `Conflict` when this replica is indexing or the tenant has a run in progress.
+/// recorded. `Conflict` when the tenant has a run in progress (on any replica); other
+/// tenants' runs go on beside it.
 pub(crate) async fn start_indexing(
     deps: &Arc<Deps>,
     tenant: Tenant,
     full: bool,
     correlation_id: CorrelationId,
 ) -> Result<IndexRun, RecommenderError> {
-    let permit = deps.indexing_permit()?;
     // A run that cannot start is refused now rather than recorded as failed.
     deps.store()?;
     let run = index_runs::start(&deps.pool, &tenant, full, correlation_id.as_str()).await?;
     let deps = Arc::clone(deps);
     let id = run.id;
     tokio::spawn(async move {
-        let _permit = permit;
         let scope = Scope {
             tenant: Some(&tenant),
             full,
@@ -161,9 +160,12 @@ pub(crate) async fn start_indexing(
             pool: &deps.pool,
             id,
         };
-        let indexing = index_catalog(&deps, scope, &mut recorded, &correlation_id);
-        // The last batch and the final optimisation move no counter: the heartbeat keeps the
-        // run from passing for stalled.
+        let indexing = async {
+            let _permit = deps.tenant_indexing_permit().await;
+            index_catalog(&deps, scope, &mut recorded, &correlation_id).await
+        };
+        // Waiting for a run over every catalog, the last batch and the final optimisation move
+        // no counter: the heartbeat keeps the run from passing for stalled.
         let outcome = tokio::select! {
             outcome = indexing => outcome,
             never = heartbeat(&deps.pool, id) => match never {},

@@ -315,7 +315,7 @@ impl Recommender for RecommenderService {
     ) -> Result<Response<Self::IndexCatalogStream>, Status> {
         let correlation_id = correlation_id(&request);
         let full = request.into_inner().full;
-        let permit = self.deps.indexing_permit()?;
+        let permit = self.deps.catalog_indexing_permit().await;
         let (mut progress, receiver) = tokio::sync::mpsc::channel(4);
         let deps = Arc::clone(&self.deps);
         tokio::spawn(async move {

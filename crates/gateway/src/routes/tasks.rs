@@ -21,6 +21,7 @@ use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
 use super::recommendations::{Answer, RecommendationRequest, RecommendationResponse};
+use crate::client::ClientAddress;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::jobs::Accepted;
@@ -314,6 +315,7 @@ pub async fn submit_batch(
     State(state): State<AppState>,
     Extension(correlation_id): Extension<CorrelationId>,
     Extension(principal): Extension<Principal>,
+    Extension(ClientAddress(address)): Extension<ClientAddress>,
     headers: HeaderMap,
     ApiJson(requests): ApiJson<Vec<RecommendationRequest>>,
 ) -> Result<Response, ApiError> {
@@ -328,6 +330,12 @@ pub async fn submit_batch(
             requests.len(),
             state.jobs.max_batch
         )));
+    }
+    if let Some(limiter) = &state.rate_limiter {
+        // The middleware counted the call; each further job counts too.
+        limiter
+            .charge(&principal, address, requests.len() - 1)
+            .await?;
     }
     let accepted_jobs = accept(
         &state,
