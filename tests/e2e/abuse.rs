@@ -663,3 +663,145 @@ async fn a_batch_counts_each_job_against_the_rate_limit() {
         .unwrap();
     assert!((1..=5).contains(&retry_after), "Retry-After {retry_after}");
 }
+
+#[tokio::test]
+async fn api_keys_expire_and_die_with_the_user_who_made_them() {
+    let app = spawn_app_with(production_config()).await;
+    let (email, password) = user(Role::Admin, &format!("key-maker-{}", uuid::Uuid::new_v4())).await;
+    let (status, _, session) = login(&app, address(), &email, &password).await;
+    assert_eq!(status, 200, "{session}");
+    let bearer = format!("Bearer {}", session["access_token"].as_str().unwrap());
+    let make = |body: Value| {
+        let bearer = bearer.clone();
+        let app = &app;
+        async move {
+            send(
+                app,
+                Method::POST,
+                "/api/v1/admin/api-keys",
+                address(),
+                &[("authorization", &bearer)],
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let (status, _, body) =
+        make(json!({"name": "never", "role": "user", "expires_in_days": 0})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("expires_in_days"),
+        "{body}"
+    );
+    let (status, _, expiring) =
+        make(json!({"name": "expiring", "role": "user", "expires_in_days": 1})).await;
+    assert_eq!(status, 201, "{expiring}");
+    let (status, _, lasting) = make(json!({"name": "lasting", "role": "user"})).await;
+    assert_eq!(status, 201, "{lasting}");
+    let (status, _, listed) = send(
+        &app,
+        Method::GET,
+        "/api/v1/admin/api-keys",
+        address(),
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    let item = |id: &Value| {
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == *id)
+            .cloned()
+    };
+    let expires_at =
+        item(&expiring["id"]).expect("the expiring key is listed")["expires_at"].clone();
+    let in_a_day = humantime::parse_rfc3339(expires_at.as_str().unwrap()).unwrap();
+    let left = in_a_day
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        left > Duration::from_hours(23) && left <= Duration::from_hours(24),
+        "{expires_at}"
+    );
+    assert_eq!(
+        item(&lasting["id"]).unwrap().get("expires_at"),
+        None,
+        "{listed}"
+    );
+
+    // The day has passed (moved in the store: the key was never used, so nothing caches it).
+    let pool = crate::helpers::test_database().pool().unwrap();
+    let client = pool.get().await.unwrap();
+    let expired_id = uuid::Uuid::parse_str(expiring["id"].as_str().unwrap()).unwrap();
+    client
+        .execute(
+            "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&expired_id],
+        )
+        .await
+        .unwrap();
+    let task = "/api/v1/tasks/7d3c5b1e-4a7f-4d1e-9a63-2f1b8c0e9d42";
+    let key = |created: &Value| created["key"].as_str().unwrap().to_owned();
+    let (status, _, body) = send(
+        &app,
+        Method::GET,
+        task,
+        address(),
+        &[("x-api-key", &key(&expiring))],
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "an expired key: {body}");
+    let (status, _, body) = send(
+        &app,
+        Method::GET,
+        task,
+        address(),
+        &[("x-api-key", &key(&lasting))],
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "a live key, past authentication: {body}");
+
+    // Its maker is disabled: the key goes with them, at once on this replica (which had it
+    // cached a moment ago).
+    let maker: uuid::Uuid = client
+        .query_one("SELECT id FROM users WHERE email = $1", &[&email])
+        .await
+        .unwrap()
+        .get(0);
+    let admin = api_key(&Tenant::demo(), Role::Admin).await;
+    let (status, _, body) = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/admin/users/{maker}"),
+        address(),
+        &[("x-api-key", &admin)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _, body) = send(
+        &app,
+        Method::GET,
+        task,
+        address(),
+        &[("x-api-key", &key(&lasting))],
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "a disabled user's key: {body}");
+    let (status, _, body) = send(
+        &app,
+        Method::GET,
+        task,
+        address(),
+        &[("x-api-key", &admin)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "a key no user made lives on: {body}");
+}

@@ -212,9 +212,12 @@ async fn each_role_is_allowed_and_denied_by_route_class() {
     .await;
     assert_unauthenticated(&answer, "unknown key");
     let pool = test_database().pool().unwrap();
-    let revoked = aras_auth::store::create_api_key(&pool, &demo, "to revoke", Role::Admin, false)
-        .await
-        .unwrap();
+    let revoked = aras_auth::store::create_api_key(
+        &pool,
+        &aras_auth::store::ApiKeySpec::new(&demo, "to revoke", Role::Admin),
+    )
+    .await
+    .unwrap();
     let before = call(
         &app,
         Method::GET,

@@ -57,10 +57,13 @@ pub const OTHER_TENANT_VEHICLES: std::ops::RangeInclusive<i64> = 900_001..=900_0
 /// A new API key of `tenant` with `role`, straight from the credential store.
 pub async fn api_key(tenant: &Tenant, role: Role) -> String {
     let pool = test_database().pool().expect("a pool");
-    aras_auth::store::create_api_key(&pool, tenant, "e2e", role, false)
-        .await
-        .expect("an API key")
-        .key
+    aras_auth::store::create_api_key(
+        &pool,
+        &aras_auth::store::ApiKeySpec::new(tenant, "e2e", role),
+    )
+    .await
+    .expect("an API key")
+    .key
 }
 
 /// Catalog writes bump the catalog version, which retires every cached answer: tests that

@@ -120,15 +120,55 @@ pub struct NewApiKey {
     pub key: String,
 }
 
-/// Creates an API key for `tenant` acting as `role`. With `replace`, the tenant's other live
-/// keys of the same name are revoked in the same transaction (`make up` re-issues its key).
-pub async fn create_api_key(
-    pool: &Pool,
-    tenant: &Tenant,
-    name: &str,
-    role: Role,
-    replace: bool,
-) -> AuthResult<NewApiKey> {
+/// What a new API key is: whose, acting as which role, for how long, made by whom.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeySpec<'a> {
+    pub tenant: &'a Tenant,
+    /// What it is for; several keys may share one.
+    pub name: &'a str,
+    pub role: Role,
+    /// Revoke the tenant's other live keys of this name in the same transaction (`make up`
+    /// re-issues its key).
+    pub replace: bool,
+    /// Refused once this long has passed; `None`: until revoked.
+    pub lifetime: Option<Duration>,
+    /// The user who made it: disabling them revokes it.
+    pub created_by: Option<Uuid>,
+}
+
+impl<'a> ApiKeySpec<'a> {
+    /// A key of `tenant` acting as `role`, living until revoked, made by no user.
+    pub fn new(tenant: &'a Tenant, name: &'a str, role: Role) -> Self {
+        Self {
+            tenant,
+            name,
+            role,
+            replace: false,
+            lifetime: None,
+            created_by: None,
+        }
+    }
+}
+
+/// Longest lifetime a key may be given (3,650 days): beyond, ask for one that never expires.
+const MAX_KEY_LIFETIME: Duration = Duration::from_hours(3650 * 24);
+
+/// Creates an API key as `spec` says.
+pub async fn create_api_key(pool: &Pool, spec: &ApiKeySpec<'_>) -> AuthResult<NewApiKey> {
+    let ApiKeySpec {
+        tenant,
+        name,
+        role,
+        replace,
+        lifetime,
+        created_by,
+    } = *spec;
+    if lifetime.is_some_and(|l| l.is_zero() || l > MAX_KEY_LIFETIME) {
+        return Err(AuthError::InvalidInput(
+            "an API key's lifetime (expires_in_days) is more than zero and at most 3650 days"
+                .into(),
+        ));
+    }
     if name.trim().is_empty()
         || name.chars().count() > MAX_KEY_NAME_CHARS
         || name.chars().any(char::is_control)
@@ -151,8 +191,17 @@ pub async fn create_api_key(
     }
     transaction
         .execute(
-            "INSERT INTO api_keys (id, tenant, name, role, secret_hash) VALUES ($1, $2, $3, $4, $5)",
-            &[&id, &tenant.as_str(), &name.trim(), &role.as_str(), &sha256(&key)],
+            "INSERT INTO api_keys (id, tenant, name, role, secret_hash, expires_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7)",
+            &[
+                &id,
+                &tenant.as_str(),
+                &name.trim(),
+                &role.as_str(),
+                &sha256(&key),
+                &lifetime.map(|l| l.as_secs_f64()),
+                &created_by,
+            ],
         )
         .await
         .map_err(no_organisation(tenant))?;
@@ -183,6 +232,8 @@ pub struct ApiKeyInfo {
     pub name: String,
     pub role: Role,
     pub created_at: SystemTime,
+    /// When it stops working; `None`: when revoked.
+    pub expires_at: Option<SystemTime>,
 }
 
 /// The tenant's live API keys, newest first.
@@ -190,8 +241,9 @@ pub async fn list_api_keys(pool: &Pool, tenant: &Tenant) -> AuthResult<Vec<ApiKe
     let client = pool.get().await?;
     client
         .query(
-            "SELECT id, name, role, created_at FROM api_keys
-             WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id",
+            "SELECT id, name, role, created_at, expires_at FROM api_keys
+             WHERE tenant = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+             ORDER BY created_at DESC, id",
             &[&tenant.as_str()],
         )
         .await?
@@ -202,6 +254,7 @@ pub async fn list_api_keys(pool: &Pool, tenant: &Tenant) -> AuthResult<Vec<ApiKe
                 name: row.try_get("name")?,
                 role: role(row.try_get("role")?)?,
                 created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
             })
         })
         .collect()
@@ -239,8 +292,8 @@ pub async fn list_users(pool: &Pool, tenant: &Tenant) -> AuthResult<Vec<UserInfo
 }
 
 /// Disables the tenant's user `id`: it can no longer log in or refresh (its sessions are
-/// revoked); access tokens already issued live out their short lifetime. `NotFound` when the
-/// tenant has no such enabled user.
+/// revoked), and the API keys it made are revoked; access tokens already issued live out their
+/// short lifetime. `NotFound` when the tenant has no such enabled user.
 pub async fn disable_user(pool: &Pool, tenant: &Tenant, id: Uuid) -> AuthResult<()> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
@@ -260,11 +313,17 @@ pub async fn disable_user(pool: &Pool, tenant: &Tenant, id: Uuid) -> AuthResult<
             &[&id],
         )
         .await?;
+    transaction
+        .execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE created_by = $1 AND revoked_at IS NULL",
+            &[&id],
+        )
+        .await?;
     transaction.commit().await?;
     Ok(())
 }
 
-/// The principal of a live API key.
+/// The principal of a live API key (not revoked, not expired).
 pub async fn api_key_principal(pool: &Pool, key: &str) -> AuthResult<Principal> {
     const INVALID: AuthError = AuthError::Unauthenticated("invalid or revoked API key");
     if !key.starts_with(API_KEY_PREFIX) {
@@ -273,7 +332,8 @@ pub async fn api_key_principal(pool: &Pool, key: &str) -> AuthResult<Principal> 
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
-            "SELECT id, tenant, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, tenant, role FROM api_keys
+             WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
         )
         .await?;
     let row = client

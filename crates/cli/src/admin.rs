@@ -43,6 +43,10 @@ pub enum AdminCommand {
         /// Revoke the organisation's other live keys of this name.
         #[arg(long)]
         replace: bool,
+        /// Refuse the key once this long has passed (e.g. 90d); without it, it lives until
+        /// revoked.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
     },
     /// Revoke an API key by id: requests with it are refused from then on.
     RevokeKey {
@@ -90,8 +94,14 @@ pub async fn run(database: &DatabaseConfig, command: AdminCommand) -> anyhow::Re
             role,
             name,
             replace,
+            expires_in,
         } => {
-            let key = store::create_api_key(&pool, &tenant, &name, role, replace).await?;
+            let spec = store::ApiKeySpec {
+                replace,
+                lifetime: expires_in,
+                ..store::ApiKeySpec::new(&tenant, &name, role)
+            };
+            let key = store::create_api_key(&pool, &spec).await?;
             eprintln!(
                 "API key {} ({role} of {tenant}, \"{name}\") created; it is shown only now:",
                 key.id

@@ -124,6 +124,14 @@ impl Authenticator {
         })
     }
 
+    /// Forgets every key verified on this replica, after a revocation: the key revoked answers
+    /// 401 here at once (other replicas trust it for what is left of their TTL).
+    pub fn forget_verified_keys(&self) {
+        if let Some(cache) = &self.verified_keys {
+            cache.invalidate_all();
+        }
+    }
+
     /// Who the credentials of a request from `address` name. Failed credentials count against
     /// the address: over its limit, 429 before Postgres is asked about a key.
     async fn principal(

@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use aras_auth::Principal;
 use aras_auth::store::{self, ApiKeyInfo, UserInfo};
+use aras_auth::{Principal, Subject};
 use aras_common::problem::Problem;
 use aras_domain::tenant::Role;
 use axum::extract::{Path, State};
@@ -59,6 +59,9 @@ pub struct NewApiKeyRequest {
     )]
     name: String,
     role: RoleName,
+    /// Days the key works (1 to 3650); without it, it works until revoked.
+    #[schema(minimum = 1, maximum = 3650)]
+    expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,6 +71,9 @@ pub struct ApiKeyResponse {
     role: String,
     /// RFC 3339.
     created_at: String,
+    /// RFC 3339; absent: the key works until revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
 }
 
 impl From<ApiKeyInfo> for ApiKeyResponse {
@@ -77,6 +83,7 @@ impl From<ApiKeyInfo> for ApiKeyResponse {
             name: key.name,
             role: key.role.as_str().to_owned(),
             created_at: rfc3339(key.created_at),
+            expires_at: key.expires_at.map(rfc3339),
         }
     }
 }
@@ -129,8 +136,19 @@ pub async fn create_api_key(
     ApiJson(body): ApiJson<NewApiKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let role = Role::from(body.role);
+    let spec = store::ApiKeySpec {
+        lifetime: body
+            .expires_in_days
+            .map(|days| std::time::Duration::from_hours(u64::from(days) * 24)),
+        // Made by a user: it dies with the user's access.
+        created_by: match principal.subject {
+            Subject::User(id) => Some(id),
+            Subject::ApiKey(_) | Subject::Anonymous => None,
+        },
+        ..store::ApiKeySpec::new(&principal.tenant, &body.name, role)
+    };
     let pool = state.database.pool().await?;
-    let created = store::create_api_key(pool, &principal.tenant, &body.name, role, false).await?;
+    let created = store::create_api_key(pool, &spec).await?;
     tracing::info!(tenant = %principal.tenant, key = %created.id, role = role.as_str(), "API key created");
     Ok((
         StatusCode::CREATED,
@@ -160,6 +178,7 @@ pub async fn revoke_api_key(
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&key_id, "key")?;
     store::revoke_api_key(state.database.pool().await?, id, Some(&principal.tenant)).await?;
+    state.authenticator.forget_verified_keys();
     tracing::info!(tenant = %principal.tenant, key = %id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -280,6 +299,7 @@ pub async fn disable_user(
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&user_id, "user")?;
     store::disable_user(state.database.pool().await?, &principal.tenant, id).await?;
+    state.authenticator.forget_verified_keys();
     tracing::info!(tenant = %principal.tenant, user = %id, "user disabled");
     Ok(StatusCode::NO_CONTENT)
 }
