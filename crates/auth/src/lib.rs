@@ -53,6 +53,10 @@ pub enum AuthError {
     /// says which part of a login was wrong.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// An access token we signed, past its lifetime: normal traffic (the client should
+    /// refresh), so not counted as a failed authentication.
+    #[error("access token expired")]
+    Expired,
     #[error("{0}")]
     InvalidInput(String),
     #[error("{0}")]

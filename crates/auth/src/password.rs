@@ -2,11 +2,12 @@
 //! the PHC string format, so parameters can be raised later without breaking stored hashes.
 //! Hashing is deliberately slow (tens of milliseconds): callers run it off the async threads.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use tokio::sync::Semaphore;
 
 use crate::{AuthError, AuthResult};
 
@@ -59,9 +60,9 @@ fn verify_nothing(password: &str) {
 /// flood of logins then costs a fixed amount of memory and leaves cores for everything else.
 pub struct HashingPool {
     /// Checks running or waiting.
-    admitted: tokio::sync::Semaphore,
+    admitted: Arc<Semaphore>,
     /// Checks running.
-    running: tokio::sync::Semaphore,
+    running: Arc<Semaphore>,
 }
 
 impl HashingPool {
@@ -70,21 +71,25 @@ impl HashingPool {
     pub fn new(concurrent: usize, queue: usize) -> Self {
         let concurrent = concurrent.max(1);
         Self {
-            admitted: tokio::sync::Semaphore::new(concurrent + queue),
-            running: tokio::sync::Semaphore::new(concurrent),
+            admitted: Arc::new(Semaphore::new(concurrent + queue)),
+            running: Arc::new(Semaphore::new(concurrent)),
         }
     }
 
     /// Whether `password` matches `stored`; without a stored hash (an unknown email), the same
     /// work against a hash of nothing, so timing does not tell which emails exist.
     pub async fn verify(&self, password: String, stored: Option<String>) -> AuthResult<bool> {
-        let _admitted = self.admitted.try_acquire().map_err(|_| AuthError::Busy)?;
-        let _running = self
-            .running
-            .acquire()
+        let admitted = Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| AuthError::Busy)?;
+        let running = Arc::clone(&self.running)
+            .acquire_owned()
             .await
             .map_err(|e| AuthError::Internal(e.to_string()))?;
+        // The permits go with the hash, not the request: a caller who hangs up does not free
+        // a slot while its hash still runs.
         tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
             if let Some(stored) = stored {
                 verify(&password, &stored)
             } else {

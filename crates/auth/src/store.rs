@@ -132,8 +132,19 @@ pub struct ApiKeySpec<'a> {
     pub replace: bool,
     /// Refused once this long has passed; `None`: until revoked.
     pub lifetime: Option<Duration>,
-    /// The user who made it: disabling them revokes it.
-    pub created_by: Option<Uuid>,
+    /// Who made it: disabling the user (or the user behind the key) revokes it.
+    pub created_by: Maker,
+}
+
+/// Who made an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Maker {
+    /// The CLI or development's anonymous admin: no user to follow.
+    Nobody,
+    User(Uuid),
+    /// Another key: the new one follows that key's maker, so a user cannot outlive their
+    /// disabling through keys made with their keys.
+    ApiKey(Uuid),
 }
 
 impl<'a> ApiKeySpec<'a> {
@@ -145,7 +156,7 @@ impl<'a> ApiKeySpec<'a> {
             role,
             replace: false,
             lifetime: None,
-            created_by: None,
+            created_by: Maker::Nobody,
         }
     }
 }
@@ -192,7 +203,8 @@ pub async fn create_api_key(pool: &Pool, spec: &ApiKeySpec<'_>) -> AuthResult<Ne
     transaction
         .execute(
             "INSERT INTO api_keys (id, tenant, name, role, secret_hash, expires_at, created_by)
-             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7)",
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6),
+                     COALESCE($7, (SELECT created_by FROM api_keys WHERE id = $8)))",
             &[
                 &id,
                 &tenant.as_str(),
@@ -200,7 +212,14 @@ pub async fn create_api_key(pool: &Pool, spec: &ApiKeySpec<'_>) -> AuthResult<Ne
                 &role.as_str(),
                 &sha256(&key),
                 &lifetime.map(|l| l.as_secs_f64()),
-                &created_by,
+                &match created_by {
+                    Maker::User(user) => Some(user),
+                    Maker::Nobody | Maker::ApiKey(_) => None,
+                },
+                &match created_by {
+                    Maker::ApiKey(key) => Some(key),
+                    Maker::Nobody | Maker::User(_) => None,
+                },
             ],
         )
         .await
@@ -355,24 +374,32 @@ pub struct Session {
     pub refresh_expires_in: Duration,
 }
 
-const WRONG_LOGIN: AuthError = AuthError::Unauthenticated("invalid email or password");
 const INVALID_REFRESH: AuthError =
     AuthError::Unauthenticated("invalid, expired or revoked refresh token");
 
-/// Checks a user's password and opens a session (a new refresh-token family). No database
-/// connection is held while the password is hashed: a flood of logins must not starve the
-/// pool that every API-key request needs.
-pub async fn login(
-    pool: &Pool,
-    hashing: &password::HashingPool,
-    keyring: &Keyring,
-    refresh_ttl: Duration,
-    email: &str,
-    password: &str,
-) -> AuthResult<Session> {
-    // No account has such an email (and Postgres text cannot hold NUL): refused at once.
+/// An enabled user found by email, for a login: its password is checked next.
+pub struct Account {
+    pub id: Uuid,
+    tenant: Tenant,
+    role: Role,
+    /// argon2id, PHC string.
+    pub password_hash: String,
+}
+
+// Not Debug: the hash must not reach a log line by accident.
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The enabled user an email logs in as, if any (whatever the email's case).
+pub async fn find_account(pool: &Pool, email: &str) -> AuthResult<Option<Account>> {
+    // No account has such an email (and Postgres text cannot hold NUL).
     if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_control) {
-        return Err(WRONG_LOGIN);
+        return Ok(None);
     }
     let row = pool
         .get()
@@ -383,23 +410,30 @@ pub async fn login(
             &[&email.trim()],
         )
         .await?;
-    let stored = row
-        .as_ref()
-        .map(|row| row.try_get::<_, String>("password_hash"))
-        .transpose()?;
-    // An unknown email costs what a wrong password costs.
-    let matches = hashing.verify(password.to_owned(), stored).await?;
-    let Some(row) = row.filter(|_| matches) else {
-        return Err(WRONG_LOGIN);
-    };
-    let user: Uuid = row.try_get("id")?;
-    let access = keyring.issue(
-        user,
-        &tenant(row.try_get("tenant")?)?,
-        role(row.try_get("role")?)?,
-    )?;
+    row.map(|row| {
+        Ok(Account {
+            id: row.try_get("id")?,
+            tenant: tenant(row.try_get("tenant")?)?,
+            role: role(row.try_get("role")?)?,
+            password_hash: row.try_get("password_hash")?,
+        })
+    })
+    .transpose()
+}
+
+/// A login's one answer to a wrong email or password: it never says which.
+pub const WRONG_LOGIN: AuthError = AuthError::Unauthenticated("invalid email or password");
+
+/// Opens a session (a new refresh-token family) for an account whose password was checked.
+pub async fn open_session(
+    pool: &Pool,
+    keyring: &Keyring,
+    refresh_ttl: Duration,
+    account: &Account,
+) -> AuthResult<Session> {
+    let access = keyring.issue(account.id, &account.tenant, account.role)?;
     let refresh_token =
-        new_refresh_token(&pool.get().await?, user, Uuid::new_v4(), refresh_ttl).await?;
+        new_refresh_token(&pool.get().await?, account.id, Uuid::new_v4(), refresh_ttl).await?;
     Ok(Session {
         access,
         refresh_token,

@@ -215,6 +215,24 @@ fn cross_site(headers: &HeaderMap, allowed: &[String]) -> bool {
     }
 }
 
+/// Whether the request names the gateway by a DNS name other than `localhost`: a page whose
+/// own name was rebound to this address would be same-origin, so development's open writes
+/// take only an address or `localhost` as the host.
+fn rebindable_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => {
+            return bracketed
+                .split_once(']')
+                .is_none_or(|(a, _)| a.parse::<IpAddr>().is_err());
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    !name.eq_ignore_ascii_case("localhost") && name.parse::<IpAddr>().is_err()
+}
+
 /// The middleware.
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -241,12 +259,13 @@ pub async fn authenticate(
     };
     if principal.subject == Subject::Anonymous
         && !request.method().is_safe()
-        && cross_site(request.headers(), &state.authenticator.allowed_origins)
+        && (cross_site(request.headers(), &state.authenticator.allowed_origins)
+            || rebindable_host(request.headers()))
     {
         // Development's open API must not be driven by another site the developer visits
         // (a form or fetch to 127.0.0.1 needs no credentials there).
         return ApiError::Forbidden(
-            "development mode refuses writes without credentials from another site (Origin differs from Host); send an API key".into(),
+            "development mode takes writes without credentials only from its own pages, at an address or localhost (not another Origin, not a DNS name); send an API key".into(),
         )
         .into_response();
     }
@@ -318,6 +337,25 @@ mod tests {
             let pairs = [("sec-fetch-site", "cross-site"), ("origin", origin)];
             assert_eq!(cross_site(&headers(&pairs), &allowed), expected, "{origin}");
         }
+    }
+
+    #[test]
+    fn only_addresses_and_localhost_are_safe_hosts() {
+        for (host, rebindable) in [
+            ("127.0.0.1:8000", false),
+            ("localhost:8000", false),
+            ("LOCALHOST", false),
+            ("[::1]:8000", false),
+            ("10.1.2.3", false),
+            ("evil.example:8000", true),
+            ("localhost.evil.example", true),
+            ("[not-an-address]:80", true),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, http::HeaderValue::from_static(host));
+            assert_eq!(rebindable_host(&headers), rebindable, "{host}");
+        }
+        assert!(!rebindable_host(&HeaderMap::new()));
     }
 
     #[test]

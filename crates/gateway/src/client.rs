@@ -120,6 +120,7 @@ fn parse_node(node: &str) -> Option<IpAddr> {
                 .and_then(|rest| rest.split_once(']'))
                 .and_then(|(address, _)| address.parse().ok())
         })
+        .map(|address: IpAddr| address.to_canonical())
 }
 
 /// The middleware: sets [`ClientAddress`] for every request.
@@ -129,7 +130,11 @@ pub async fn identify(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let client = state.trusted_proxies.client(peer.ip(), request.headers());
+    // A dual-stack listener sees IPv4 callers as ::ffff:a.b.c.d: the IPv4 address is who
+    // they are, for the proxy list and the counters alike.
+    let client = state
+        .trusted_proxies
+        .client(peer.ip().to_canonical(), request.headers());
     request.extensions_mut().insert(ClientAddress(client));
     next.run(request).await
 }
@@ -217,6 +222,8 @@ mod tests {
             TrustedProxies::parse(&["10.0.0.0/8".into()], ForwardedHeader::Forwarded).unwrap();
         let hidden = headers(&[("forwarded", r#"for=1.2.3.4, for="_hidden", for=10.0.0.9"#)]);
         assert_eq!(rfc.client(ip("10.0.0.5"), &hidden), ip("10.0.0.9"));
+        let mapped = headers(&[("x-forwarded-for", "::ffff:203.0.113.9")]);
+        assert_eq!(proxies.client(ip("10.0.0.5"), &mapped), ip("203.0.113.9"));
         let junk = headers(&[("x-forwarded-for", "not-an-address")]);
         assert_eq!(proxies.client(ip("10.0.0.5"), &junk), ip("10.0.0.5"));
         // No header from a trusted proxy: the proxy itself.

@@ -111,6 +111,7 @@ fn auth_problem(error: &aras_auth::AuthError) -> Problem {
     use aras_auth::AuthError;
     match error {
         AuthError::Unauthenticated(detail) => Problem::new(StatusCode::UNAUTHORIZED, *detail),
+        AuthError::Expired => Problem::new(StatusCode::UNAUTHORIZED, error.to_string()),
         AuthError::InvalidInput(detail) => {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone())
         }

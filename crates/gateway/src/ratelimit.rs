@@ -58,6 +58,11 @@ pub struct RateLimitConfig {
     #[arg(long, env = "ARAS_RATE_LIMIT_BY_ROLE", value_delimiter = ',', value_parser = role_rate)]
     pub rate_limit_by_role: Vec<(Role, u32)>,
 
+    /// Requests per second of all of a tenant's API keys and users together (0: no tenant
+    /// quota): a tenant cannot multiply its allowance by making more keys.
+    #[arg(long, env = "ARAS_RATE_LIMIT_PER_TENANT", default_value_t = 0)]
+    pub rate_limit_per_tenant: u32,
+
     /// Requests a client may make at once above its rate (the burst).
     #[arg(long, env = "ARAS_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
@@ -84,6 +89,7 @@ pub struct RateLimiter {
     /// Requests per second of anonymous callers and of roles without a rate of their own.
     default_rate: u32,
     by_role: HashMap<Role, u32>,
+    per_tenant: u32,
     burst: u32,
 }
 
@@ -107,7 +113,10 @@ impl RateLimiter {
         redis: &RedisConfig,
     ) -> Result<Option<Self>, fred::error::Error> {
         let by_role: HashMap<Role, u32> = config.rate_limit_by_role.iter().copied().collect();
-        if config.rate_limit_per_second == 0 && by_role.values().all(|rate| *rate == 0) {
+        if config.rate_limit_per_second == 0
+            && config.rate_limit_per_tenant == 0
+            && by_role.values().all(|rate| *rate == 0)
+        {
             return Ok(None);
         }
         Ok(Some(Self {
@@ -115,6 +124,7 @@ impl RateLimiter {
             redis: redis.clone(),
             default_rate: config.rate_limit_per_second,
             by_role,
+            per_tenant: config.rate_limit_per_tenant,
             burst: config.rate_limit_burst.max(1),
         }))
     }
@@ -160,9 +170,7 @@ impl RateLimiter {
         address: IpAddr,
         extra: usize,
     ) -> Result<(), ApiError> {
-        let (client, role) = identity(Some(principal), address);
-        let rate = self.rate(role);
-        if rate == 0 || extra == 0 {
+        if extra == 0 {
             return Ok(());
         }
         if extra >= self.burst as usize {
@@ -172,11 +180,42 @@ impl RateLimiter {
                 self.burst
             )));
         }
-        let interval_ms = interval_ms(rate);
-        match self.check(&client, interval_ms, extra as u64).await {
-            Some(decision) if !decision.allowed => Err(self.refusal(&decision, interval_ms)),
-            _ => Ok(()),
+        let (client, role) = identity(Some(principal), address);
+        let rate = self.rate(role);
+        if rate > 0 {
+            let interval_ms = interval_ms(rate);
+            if let Some(decision) = self.check(&client, interval_ms, extra as u64).await
+                && !decision.allowed
+            {
+                return Err(self.refusal(&decision, interval_ms));
+            }
         }
+        match self.tenant_quota(Some(principal), extra as u64).await {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
+    /// The refusal of a request over its tenant's quota, if it is; development's anonymous
+    /// caller has no tenant quota (it is counted by address).
+    async fn tenant_quota(&self, principal: Option<&Principal>, cost: u64) -> Option<ApiError> {
+        let principal = principal.filter(|p| p.subject != Subject::Anonymous)?;
+        if self.per_tenant == 0 {
+            return None;
+        }
+        let interval_ms = interval_ms(self.per_tenant);
+        let client = format!("tenant:{}", principal.tenant);
+        let decision = self.check(&client, interval_ms, cost).await?;
+        (!decision.allowed).then(|| {
+            metrics::counter!("gateway_rate_limited_total").increment(1);
+            ApiError::Throttled {
+                detail: format!(
+                    "tenant {} is over its quota (ARAS_RATE_LIMIT_PER_TENANT: {} requests at once, then one every {interval_ms} ms for all its keys and users); retry later",
+                    principal.tenant, self.burst
+                ),
+                retry_after: decision.retry_after,
+            }
+        })
     }
 
     fn refusal(&self, decision: &Decision, interval_ms: u64) -> ApiError {
@@ -226,20 +265,29 @@ pub async fn limit(
     else {
         return next.run(request).await;
     };
-    let (client, role) = identity(request.extensions().get::<Principal>(), address);
+    let principal = request.extensions().get::<Principal>().cloned();
+    let (client, role) = identity(principal.as_ref(), address);
     let rate = limiter.rate(role);
-    if rate == 0 {
-        return next.run(request).await;
+    // The caller's own limit first: a caller over it spends nothing of its tenant's quota.
+    let decision = if rate == 0 {
+        None
+    } else {
+        let interval_ms = interval_ms(rate);
+        match limiter.check(&client, interval_ms, 1).await {
+            Some(decision) if !decision.allowed => {
+                let mut response = limiter.refusal(&decision, interval_ms).into_response();
+                limiter.headers(&decision, response.headers_mut());
+                return response;
+            }
+            decision => decision,
+        }
+    };
+    if let Some(refusal) = limiter.tenant_quota(principal.as_ref(), 1).await {
+        return refusal.into_response();
     }
-    let interval_ms = interval_ms(rate);
-    let Some(decision) = limiter.check(&client, interval_ms, 1).await else {
+    let Some(decision) = decision else {
         return next.run(request).await;
     };
-    if !decision.allowed {
-        let mut response = limiter.refusal(&decision, interval_ms).into_response();
-        limiter.headers(&decision, response.headers_mut());
-        return response;
-    }
     let mut response = next.run(request).await;
     limiter.headers(&decision, response.headers_mut());
     response

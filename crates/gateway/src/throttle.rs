@@ -29,6 +29,33 @@ end
 return wait
 ";
 
+/// A login attempt, counted as a failure before its password is hashed, all or nothing: refused
+/// (as `CHECK` answers) when a counter has used up its failures, else each counter counts one
+/// more (a window starts at its first failure). Counting first keeps parallel guesses from all
+/// passing the check before any is counted. KEYS: counters; ARGV[1]: the window in
+/// milliseconds; ARGV[2…]: the limits.
+const BEGIN: &str = r"
+local wait = 0
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
+    wait = math.max(wait, redis.call('PTTL', key))
+  end
+end
+if wait > 0 then return wait end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
+end
+return 0
+";
+
+/// Takes back an attempt `BEGIN` counted (it was no failure): one less on each counter.
+const TAKE_BACK: &str = r"
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 0
+";
+
 /// Counts one failure on each counter (a counter's window starts at its first failure);
 /// answers as `CHECK` does, for counters now past their limit.
 /// KEYS: counters; ARGV[1]: the window in milliseconds; ARGV[2…]: the limits.
@@ -65,6 +92,10 @@ pub struct ThrottleConfig {
 #[derive(Debug, Clone, Copy)]
 pub enum Counted<'a> {
     Address(IpAddr),
+    /// A user's account, by id: every spelling of its email counts together.
+    Account(uuid::Uuid),
+    /// An email no account has: counted too, so a guesser cannot tell accounts apart by which
+    /// emails get throttled.
     Email(&'a str),
 }
 
@@ -94,6 +125,7 @@ impl FailureThrottle {
                 format!("address:{network}/64")
             }
             Counted::Address(address) => format!("address:{address}"),
+            Counted::Account(id) => format!("account:{id}"),
             Counted::Email(email) => format!(
                 "email:{}",
                 hex::encode(Sha256::digest(email.trim().to_lowercase().as_bytes()))
@@ -105,7 +137,7 @@ impl FailureThrottle {
     fn limit(&self, counted: Counted<'_>) -> u64 {
         u64::from(match counted {
             Counted::Address(_) => self.config.max_failures_per_address,
-            Counted::Email(_) => self.config.max_failures_per_email,
+            Counted::Account(_) | Counted::Email(_) => self.config.max_failures_per_email,
         })
     }
 
@@ -121,12 +153,64 @@ impl FailureThrottle {
     /// here).
     pub async fn record_failure(&self, counted: &[Counted<'_>]) -> Result<(), ApiError> {
         metrics::counter!("gateway_auth_failures_total").increment(1);
-        let keys: Vec<String> = counted.iter().map(|c| self.key(*c)).collect();
+        let (keys, args) = self.keys_and_limits(counted);
+        self.refuse_after(self.client.eval(RECORD, keys, args).await)
+    }
+
+    /// Counts a login attempt as a failure before its password is checked; 429 (and nothing
+    /// counted) when one of `counted` has used up its failures. [`Self::settle`] says how it
+    /// ended.
+    pub async fn begin(&self, counted: &[Counted<'_>]) -> Result<(), ApiError> {
+        let (keys, args) = self.keys_and_limits(counted);
+        self.refuse_after(self.client.eval(BEGIN, keys, args).await)
+    }
+
+    /// How an attempt [`Self::begin`] counted ended: a wrong password stays counted; a success
+    /// takes it back from the address (whose earlier failures stay) and forgets the account's
+    /// failures (only the password's holder can); an attempt that could not be checked (the
+    /// hashing pool full, the store down) is taken back.
+    pub async fn settle(&self, counted: &[Counted<'_>], outcome: Attempt) {
+        let result = match outcome {
+            Attempt::WrongPassword => {
+                metrics::counter!("gateway_auth_failures_total").increment(1);
+                return;
+            }
+            Attempt::Unchecked => {
+                let keys: Vec<String> = counted.iter().map(|c| self.key(*c)).collect();
+                self.client
+                    .eval::<u64, _, _, _>(TAKE_BACK, keys, Vec::<u64>::new())
+                    .await
+            }
+            Attempt::LoggedIn => {
+                let (address, account): (Vec<Counted<'_>>, Vec<Counted<'_>>) = counted
+                    .iter()
+                    .partition(|c| matches!(c, Counted::Address(_)));
+                let address: Vec<String> = address.into_iter().map(|c| self.key(c)).collect();
+                let account: Vec<String> = account.into_iter().map(|c| self.key(c)).collect();
+                let taken_back = self
+                    .client
+                    .eval::<u64, _, _, _>(TAKE_BACK, address, Vec::<u64>::new())
+                    .await;
+                match taken_back {
+                    Ok(_) if !account.is_empty() => {
+                        fred::prelude::KeysInterface::del::<u64, _>(&self.client, account).await
+                    }
+                    other => other,
+                }
+            }
+        };
+        if let Err(error) = result {
+            failed(&error);
+        }
+    }
+
+    fn keys_and_limits(&self, counted: &[Counted<'_>]) -> (Vec<String>, Vec<u64>) {
         let window_ms = u64::try_from(self.config.failure_window.as_millis()).unwrap_or(u64::MAX);
-        let args: Vec<u64> = std::iter::once(window_ms)
+        let keys = counted.iter().map(|c| self.key(*c)).collect();
+        let args = std::iter::once(window_ms)
             .chain(counted.iter().map(|c| self.limit(*c)))
             .collect();
-        self.refuse_after(self.client.eval(RECORD, keys, args).await)
+        (keys, args)
     }
 
     /// The scripts' answer: milliseconds to wait, 0 for none.
@@ -152,14 +236,15 @@ impl FailureThrottle {
             retry_after: Duration::from_millis(wait_ms),
         })
     }
+}
 
-    /// A successful login: the email's failures are forgotten (never the address's).
-    pub async fn forget_email(&self, email: &str) {
-        let key = self.key(Counted::Email(email));
-        if let Err(error) = fred::prelude::KeysInterface::del::<u64, _>(&self.client, key).await {
-            failed(&error);
-        }
-    }
+/// How a login attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    WrongPassword,
+    LoggedIn,
+    /// Not checked: the hashing pool was full, or the store failed.
+    Unchecked,
 }
 
 fn failed(error: &fred::error::Error) {

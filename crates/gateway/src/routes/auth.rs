@@ -1,7 +1,6 @@
 //! `/api/v1/auth`: log in with an email and a password, trade a refresh token for new tokens,
 //! log out. Tokens are never logged; a failed login does not say which part was wrong.
 
-use aras_auth::AuthError;
 use aras_auth::store::{self, Session};
 use aras_common::problem::Problem;
 use axum::extract::State;
@@ -14,7 +13,7 @@ use crate::client::ClientAddress;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::throttle::Counted;
+use crate::throttle::{Attempt, Counted};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,29 +82,37 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let auth = &state.authenticator;
-    let counted = [Counted::Address(address), Counted::Email(&body.email)];
-    // Before any password is hashed: a guesser's attempts past the limit cost nothing.
-    auth.throttle.check(&counted).await?;
-    let session = store::login(
-        state.database.pool().await?,
-        &auth.hashing,
-        &auth.keyring,
-        auth.refresh_ttl,
-        &body.email,
-        &body.password,
-    )
-    .await;
-    match session {
-        Ok(session) => {
-            auth.throttle.forget_email(&body.email).await;
-            Ok(Json(session.into()))
+    // A throttled address costs no query.
+    auth.throttle.check(&[Counted::Address(address)]).await?;
+    let pool = state.database.pool().await?;
+    let account = store::find_account(pool, &body.email).await?;
+    let counted = [
+        Counted::Address(address),
+        account
+            .as_ref()
+            .map_or(Counted::Email(&body.email), |account| {
+                Counted::Account(account.id)
+            }),
+    ];
+    // Counted before any password is hashed: past the limit, the guess costs nothing.
+    auth.throttle.begin(&counted).await?;
+    let stored = account
+        .as_ref()
+        .map(|account| account.password_hash.clone());
+    let matches = match auth.hashing.verify(body.password, stored).await {
+        Ok(matches) => matches,
+        Err(error) => {
+            auth.throttle.settle(&counted, Attempt::Unchecked).await;
+            return Err(error.into());
         }
-        Err(error @ AuthError::Unauthenticated(_)) => {
-            auth.throttle.record_failure(&counted).await?;
-            Err(error.into())
-        }
-        Err(error) => Err(error.into()),
-    }
+    };
+    let Some(account) = account.filter(|_| matches) else {
+        auth.throttle.settle(&counted, Attempt::WrongPassword).await;
+        return Err(store::WRONG_LOGIN.into());
+    };
+    auth.throttle.settle(&counted, Attempt::LoggedIn).await;
+    let session = store::open_session(pool, &auth.keyring, auth.refresh_ttl, &account).await?;
+    Ok(Json(session.into()))
 }
 
 /// New tokens for a refresh token, which is used up: presenting it again revokes the session.

@@ -140,10 +140,11 @@ pub async fn create_api_key(
         lifetime: body
             .expires_in_days
             .map(|days| std::time::Duration::from_hours(u64::from(days) * 24)),
-        // Made by a user: it dies with the user's access.
+        // It dies with the access of the user behind the caller, if any.
         created_by: match principal.subject {
-            Subject::User(id) => Some(id),
-            Subject::ApiKey(_) | Subject::Anonymous => None,
+            Subject::User(id) => store::Maker::User(id),
+            Subject::ApiKey(id) => store::Maker::ApiKey(id),
+            Subject::Anonymous => store::Maker::Nobody,
         },
         ..store::ApiKeySpec::new(&principal.tenant, &body.name, role)
     };
