@@ -227,9 +227,18 @@ async fn each_role_is_allowed_and_denied_by_route_class() {
     )
     .await;
     assert_eq!(before.0, 200, "{}", before.2);
-    aras_auth::store::revoke_api_key(&pool, revoked.id, Some(&demo))
-        .await
-        .unwrap();
+    // Revoked through this gateway, which had just verified (and cached) the key: refused at
+    // once here (other replicas trust it for what is left of ARAS_API_KEY_CACHE_TTL).
+    let admin = api_key(&demo, Role::Admin).await;
+    let (status, _, body) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/admin/api-keys/{}", revoked.id),
+        Credential::Key(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
     let after = call(
         &app,
         Method::GET,
@@ -899,12 +908,17 @@ async fn gateway_process() {
 }
 
 /// Runs `aras-gateway`'s `main` in a process of its own (this binary again, running only
-/// [`gateway_process`]) with production's `config` and the extra `variables`; its stdout and
-/// stderr are piped. Answers once it listens.
+/// [`gateway_process`]) with production's `config` and the extra `variables`. Answers once it
+/// listens, with its output (stdout then stderr), read as it comes (a full pipe would stall
+/// the gateway) and handed over once the process has closed both.
 pub async fn start_gateway_process(
     config: &GatewayConfig,
     variables: &[(&str, &str)],
-) -> (tokio::process::Child, TestApp) {
+) -> (
+    tokio::process::Child,
+    TestApp,
+    tokio::task::JoinHandle<String>,
+) {
     let port = crate::helpers::dead_address().await;
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -955,13 +969,28 @@ pub async fn start_gateway_process(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(listening, "the gateway process did not listen within 60 s");
-    (child, app)
+    let read = |stream: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut text = String::new();
+            stream
+                .expect("piped")
+                .read_to_string(&mut text)
+                .await
+                .expect("the gateway's output is UTF-8");
+            text
+        })
+    };
+    let stdout = read(child.stdout.take().map(|s| Box::new(s) as _));
+    let stderr = read(child.stderr.take().map(|s| Box::new(s) as _));
+    let output = tokio::spawn(async move { stdout.await.unwrap() + &stderr.await.unwrap() });
+    (child, app, output)
 }
 
 #[tokio::test]
 async fn no_secret_reaches_the_logs() {
     let config = production_config();
-    let (mut child, app) = start_gateway_process(
+    let (mut child, app, output) = start_gateway_process(
         &config,
         &[
             // Every test calls from 127.0.0.1 and counts in this run's Redis
@@ -1012,24 +1041,8 @@ async fn no_secret_reaches_the_logs() {
             .success()
     );
     let output = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        use tokio::io::AsyncReadExt as _;
-        let (mut out, mut err) = (String::new(), String::new());
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .await
-            .unwrap();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .await
-            .unwrap();
         child.wait().await.unwrap();
-        out + &err
+        output.await.unwrap()
     })
     .await
     .expect("the gateway stops on SIGTERM");

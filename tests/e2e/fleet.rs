@@ -424,9 +424,10 @@ async fn nobody_live_nearby_is_an_empty_ranking_but_an_empty_given_list_is_refus
     assert_eq!(body["livreurs_classes"], json!([]));
     assert_eq!(body["metadata"]["recherche_live"]["candidats_trouves"], 0);
     assert_eq!(body["metadata"]["poids_ahp"]["est_coherent"], true);
-    // Near the pole: ranked (nobody there); beyond it: refused.
+    // Near the pole (a short delivery there): ranked, nobody there; beyond it: refused.
     let mut polar = live_request();
     polar["annonce"]["point_ramassage"]["latitude"] = json!(89.5);
+    polar["annonce"]["point_livraison"]["latitude"] = json!(89.6);
     let (status, _, body) = app.post_json("/api/v1/livreurs/rank", &polar).await;
     assert_eq!(
         (status, &body["livreurs_classes"]),

@@ -112,7 +112,7 @@ impl Authenticator {
             environment: auth.environment,
             keyring,
             refresh_ttl: auth.refresh_token_ttl,
-            hashing: HashingPool::new(concurrent, config.password_checks_queue),
+            hashing: HashingPool::new(concurrent, config.password_checks_queue)?,
             throttle: FailureThrottle::new(&config.throttle, &config.redis)?,
             verified_keys: (!config.api_key_cache_ttl.is_zero()).then(|| {
                 moka::sync::Cache::builder()
