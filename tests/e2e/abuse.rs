@@ -487,7 +487,12 @@ async fn a_login_flood_costs_bounded_memory_and_other_routes_keep_answering() {
             .status(),
         404
     );
-    let (baseline, _) = memory(pid);
+    let (baseline, startup_peak) = memory(pid);
+    eprintln!(
+        "before the flood: RSS {} MiB, peak so far {} MiB",
+        baseline >> 20,
+        startup_peak >> 20
+    );
 
     let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let prober = {
