@@ -60,6 +60,7 @@ pub struct NewApiKeyRequest {
     name: String,
     role: RoleName,
     /// Days the key works (1 to 3650); without it, it works until revoked.
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<u32>,
 }
