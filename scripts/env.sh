@@ -24,11 +24,13 @@ inference_threads() {
 }
 
 # Waits (30 s at most) until the gateway at $1 (host:port) reports every backend named after it
-# as serving; its readiness does not follow the backends, so load tests ask its health report.
+# as serving; its readiness does not follow the backends, so load tests ask its detailed health
+# report, an admin route: in development callers act as admin, in production set
+# ARAS_HEALTH_API_KEY to an admin's API key.
 wait_serving() {
   local gateway="$1"; shift
   for _ in $(seq 150); do
-    curl -s "http://$gateway/api/v1/health" | python3 -c '
+    curl -s ${ARAS_HEALTH_API_KEY:+-H "X-API-Key: $ARAS_HEALTH_API_KEY"} "http://$gateway/api/v1/admin/health" | python3 -c '
 import json, sys
 try:
     status = {d["name"]: d["status"] for d in json.load(sys.stdin)["dependencies"]}

@@ -68,6 +68,17 @@ async fn send(
     )
 }
 
+/// One request from `client` with an API key.
+async fn with_key(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    client: Ipv4Addr,
+    key: &str,
+) -> (u16, Option<u64>, Value) {
+    send(app, method, path, client, &[("x-api-key", key)], None).await
+}
+
 async fn login(
     app: &TestApp,
     client: Ipv4Addr,
@@ -157,50 +168,18 @@ async fn invalid_keys_and_tokens_are_throttled_per_address_before_the_database()
     let sprayer = address();
     for attempt in 0..10 {
         let guess = format!("aras_{}", uuid::Uuid::new_v4().simple());
-        let (status, _, body) = send(
-            &app,
-            Method::GET,
-            task,
-            sprayer,
-            &[("x-api-key", &guess)],
-            None,
-        )
-        .await;
+        let (status, _, body) = with_key(&app, Method::GET, task, sprayer, &guess).await;
         assert_eq!(status, 401, "guess {attempt}: {body}");
     }
     let guess = format!("aras_{}", uuid::Uuid::new_v4().simple());
-    let answer = send(
-        &app,
-        Method::GET,
-        task,
-        sprayer,
-        &[("x-api-key", &guess)],
-        None,
-    )
-    .await;
+    let answer = with_key(&app, Method::GET, task, sprayer, &guess).await;
     assert_throttled(&answer, "eleventh invalid key");
     // The address is refused before any key is looked up: a valid key it has not used yet
     // waits too (general rate limits are off in this gateway).
-    let answer = send(
-        &app,
-        Method::GET,
-        task,
-        sprayer,
-        &[("x-api-key", &key)],
-        None,
-    )
-    .await;
+    let answer = with_key(&app, Method::GET, task, sprayer, &key).await;
     assert_throttled(&answer, "a valid key from the throttled address");
     // Elsewhere, the valid key works.
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        task,
-        address(),
-        &[("x-api-key", &key)],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, task, address(), &key).await;
     assert_eq!(status, 404, "the key's own task lookup: {body}");
 
     // Forged and malformed access tokens count the same way.
@@ -242,27 +221,12 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
     // A new made-up address on every request would escape a limit that believed the header.
     for attempt in 0..3 {
         let guess = format!("aras_{}", uuid::Uuid::new_v4().simple());
-        let (status, _, body) = send(
-            &app,
-            Method::GET,
-            "/api/v1/vehicles/1",
-            address(),
-            &[("x-api-key", &guess)],
-            None,
-        )
-        .await;
+        let (status, _, body) =
+            with_key(&app, Method::GET, "/api/v1/vehicles/1", address(), &guess).await;
         assert_eq!(status, 401, "guess {attempt}: {body}");
     }
     let guess = format!("aras_{}", uuid::Uuid::new_v4().simple());
-    let answer = send(
-        &app,
-        Method::GET,
-        "/api/v1/vehicles/1",
-        address(),
-        &[("x-api-key", &guess)],
-        None,
-    )
-    .await;
+    let answer = with_key(&app, Method::GET, "/api/v1/vehicles/1", address(), &guess).await;
     assert_throttled(&answer, "a fourth guess under a fourth made-up address");
 }
 
@@ -371,42 +335,96 @@ async fn a_viewer_may_not_read_a_courier_a_user_may() {
     let app = spawn_app_with(production_config()).await;
     let path = "/api/v1/livreurs/LIV-NOBODY";
     let viewer = api_key(&Tenant::demo(), Role::Viewer).await;
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        path,
-        address(),
-        &[("x-api-key", &viewer)],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, path, address(), &viewer).await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body["detail"].as_str().unwrap().contains("needs user"),
         "{body}"
     );
     // The viewer still reads the catalog.
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        "/api/v1/vehicles/1",
-        address(),
-        &[("x-api-key", &viewer)],
-        None,
-    )
-    .await;
+    let (status, _, body) =
+        with_key(&app, Method::GET, "/api/v1/vehicles/1", address(), &viewer).await;
     assert_eq!(status, 200, "{body}");
     let user = api_key(&Tenant::demo(), Role::User).await;
+    let (status, _, body) = with_key(&app, Method::GET, path, address(), &user).await;
+    assert_eq!(status, 404, "past the permission, no such courier: {body}");
+}
+
+#[tokio::test]
+async fn health_tells_the_public_its_state_and_admins_the_detail() {
+    let app = spawn_app_with(production_config()).await;
+    // Anyone: the state alone, no dependency's name, address or error.
+    let (status, _, body) = send(&app, Method::GET, "/api/v1/health", address(), &[], None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body.as_object().map(|o| o.keys().collect::<Vec<_>>()),
+        Some(vec![&"status".to_owned()]),
+        "{body}"
+    );
     let (status, _, body) = send(
         &app,
         Method::GET,
-        path,
+        "/api/v1/admin/health",
         address(),
-        &[("x-api-key", &user)],
+        &[],
         None,
     )
     .await;
-    assert_eq!(status, 404, "past the permission, no such courier: {body}");
+    assert_eq!(status, 401, "{body}");
+    for role in [Role::Viewer, Role::User] {
+        let key = api_key(&Tenant::demo(), role).await;
+        let (status, _, body) =
+            with_key(&app, Method::GET, "/api/v1/admin/health", address(), &key).await;
+        assert_eq!(status, 403, "{role:?}: {body}");
+    }
+    let admin = api_key(&Tenant::demo(), Role::Admin).await;
+    let (status, _, body) =
+        with_key(&app, Method::GET, "/api/v1/admin/health", address(), &admin).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["dependencies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the detail lists the dependencies: {body}"))
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"ranking") && names.contains(&"postgres"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn anyone_asking_for_health_makes_the_gateway_check_at_most_once_a_second() {
+    // A ranking service that hangs: each check of it waits the whole health timeout.
+    let ranking = crate::proxy::TcpProxy::start(crate::helpers::backends().ranking).await;
+    ranking.stall().await;
+    let mut config = production_config();
+    config.ranking_url = format!("http://{}", ranking.addr);
+    config.health_timeout = Duration::from_secs(2);
+    let app = crate::helpers::spawn_gateway(config).await;
+    let public = || send(&app, Method::GET, "/api/v1/health", address(), &[], None);
+    let started = Instant::now();
+    let (status, _, body) = public().await;
+    assert_eq!((status, &body), (200, &json!({"status": "degraded"})));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the first caller waits for the checks: {:?}",
+        started.elapsed()
+    );
+    // Twenty callers right after are answered from that check: none waits for another.
+    let started = Instant::now();
+    let answers = futures_util::future::join_all((0..20).map(|_| public())).await;
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _, body)| *status == 200 && body["status"] == "degraded"),
+        "{answers:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "twenty summaries took {:?}: the dependencies were checked again",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -585,30 +603,15 @@ async fn with_redis_down_failures_are_not_counted_and_nothing_else_breaks() {
     // Fail open, as the rate limits: past the limit of 1, still 401, never 429 or 5xx.
     for attempt in 0..3 {
         let guess = format!("aras_{}", uuid::Uuid::new_v4().simple());
-        let (status, _, body) = send(
-            &app,
-            Method::GET,
-            "/api/v1/vehicles/1",
-            caller,
-            &[("x-api-key", &guess)],
-            None,
-        )
-        .await;
+        let (status, _, body) =
+            with_key(&app, Method::GET, "/api/v1/vehicles/1", caller, &guess).await;
         assert_eq!(status, 401, "guess {attempt}: {body}");
         let (status, _, body) =
             login(&app, caller, "nobody@example.com", "a guessed password").await;
         assert_eq!(status, 401, "login {attempt}: {body}");
     }
     let key = api_key(&Tenant::demo(), Role::User).await;
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        "/api/v1/vehicles/1",
-        caller,
-        &[("x-api-key", &key)],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, "/api/v1/vehicles/1", caller, &key).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -737,25 +740,9 @@ async fn api_keys_expire_and_die_with_the_user_who_made_them() {
         .unwrap();
     let task = "/api/v1/tasks/7d3c5b1e-4a7f-4d1e-9a63-2f1b8c0e9d42";
     let key = |created: &Value| created["key"].as_str().unwrap().to_owned();
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        task,
-        address(),
-        &[("x-api-key", &key(&expiring))],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, task, address(), &key(&expiring)).await;
     assert_eq!(status, 401, "an expired key: {body}");
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        task,
-        address(),
-        &[("x-api-key", &key(&lasting))],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, task, address(), &key(&lasting)).await;
     assert_eq!(status, 404, "a live key, past authentication: {body}");
 
     // Its maker is disabled: the key goes with them, at once on this replica (which had it
@@ -766,35 +753,18 @@ async fn api_keys_expire_and_die_with_the_user_who_made_them() {
         .unwrap()
         .get(0);
     let admin = api_key(&Tenant::demo(), Role::Admin).await;
-    let (status, _, body) = send(
+    let (status, _, body) = with_key(
         &app,
         Method::DELETE,
         &format!("/api/v1/admin/users/{maker}"),
         address(),
-        &[("x-api-key", &admin)],
-        None,
+        &admin,
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        task,
-        address(),
-        &[("x-api-key", &key(&lasting))],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, task, address(), &key(&lasting)).await;
     assert_eq!(status, 401, "a disabled user's key: {body}");
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        task,
-        address(),
-        &[("x-api-key", &admin)],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, task, address(), &admin).await;
     assert_eq!(status, 404, "a key no user made lives on: {body}");
 }
 
@@ -814,15 +784,7 @@ async fn a_tenant_cannot_multiply_its_allowance_with_more_keys() {
         keys.push(api_key(&Tenant::demo(), Role::User).await);
     }
     for key in keys {
-        let (status, retry_after, body) = send(
-            &app,
-            Method::GET,
-            task,
-            address(),
-            &[("x-api-key", &key)],
-            None,
-        )
-        .await;
+        let (status, retry_after, body) = with_key(&app, Method::GET, task, address(), &key).await;
         if status == 429 {
             assert!(
                 body["detail"]
@@ -845,14 +807,6 @@ async fn a_tenant_cannot_multiply_its_allowance_with_more_keys() {
     );
     // Another tenant has its own.
     let theirs = api_key(&crate::helpers::other_tenant(), Role::User).await;
-    let (status, _, body) = send(
-        &app,
-        Method::GET,
-        task,
-        address(),
-        &[("x-api-key", &theirs)],
-        None,
-    )
-    .await;
+    let (status, _, body) = with_key(&app, Method::GET, task, address(), &theirs).await;
     assert_eq!(status, 404, "{body}");
 }

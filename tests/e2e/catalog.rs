@@ -95,11 +95,12 @@ async fn recommended_for(
 async fn vehicles_are_created_read_replaced_and_deleted_with_their_vectors() {
     let _catalog = CATALOG.write().await;
     let app = production_app().await;
-    let (_, key) = fresh_tenant("crud").await;
+    let (tenant, key) = fresh_tenant("crud").await;
 
+    // A tenant's ids count from 10,000,000, whatever other tenants wrote.
     let first = create(&app, &key, &vehicle("Peugeot", "5008", 89.0)).await;
     let second = create(&app, &key, &vehicle("Dacia", "Jogger", 49.5)).await;
-    assert!(first >= 10_000_000 && second > first, "{first}, {second}");
+    assert_eq!((first, second), (10_000_000, 10_000_001));
     let (status, read) = get(&app, &key, &format!("/api/v1/vehicles/{second}")).await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(
@@ -186,7 +187,7 @@ async fn vehicles_are_created_read_replaced_and_deleted_with_their_vectors() {
     assert_eq!(recommended(&app, &key, first, 1).await, Vec::<i64>::new());
 
     // Another tenant can neither see nor change nor delete this tenant's vehicle.
-    let other = api_key(&Tenant::demo(), Role::Admin).await;
+    let (other_tenant, other) = fresh_tenant("crud-other").await;
     let theirs = format!("/api/v1/vehicles/{first}");
     assert_eq!(get(&app, &other, &theirs).await.0, 404);
     let (status, _, _) = call(
@@ -201,6 +202,36 @@ async fn vehicles_are_created_read_replaced_and_deleted_with_their_vectors() {
     let (status, _, _) = call(&app, Method::DELETE, &theirs, Credential::Key(&other), None).await;
     assert_eq!(status, 404);
     assert_eq!(get(&app, &key, &theirs).await.0, 200);
+
+    // Ids and catalog versions are each tenant's own: the other tenant's first vehicle has our
+    // first one's id, each reads its own, and its writes leave our version where it was.
+    let ours = api_key(&tenant, Role::Admin).await;
+    let version = async |key: &str| {
+        let (status, stats) = get(&app, key, "/api/v1/admin/stats").await;
+        assert_eq!(status, 200, "{stats}");
+        stats["catalog"]["catalog_version"].as_u64().unwrap()
+    };
+    let our_version = version(&ours).await;
+    let their_first = create(&app, &other, &vehicle("Renault", "Kangoo", 39.0)).await;
+    assert_eq!(their_first, first, "ids are counted per tenant");
+    assert_eq!(get(&app, &key, &theirs).await.1["nom"], "Peugeot 5008");
+    assert_eq!(get(&app, &other, &theirs).await.1["nom"], "Renault Kangoo");
+    assert_eq!(
+        version(&ours).await,
+        our_version,
+        "their write moves our version"
+    );
+    // One write: its catalog row, then its vector (each moves the version once).
+    let theirs_admin = api_key(&other_tenant, Role::Admin).await;
+    assert_eq!(version(&theirs_admin).await, 2);
+    // Recommendations stay within each catalog, though the ids are the same.
+    let their_second = create(&app, &other, &vehicle("Citroën", "Berlingo", 45.0)).await;
+    assert_eq!(their_second, second);
+    assert_eq!(
+        recommended(&app, &other, their_first, 1).await,
+        [their_second]
+    );
+    assert_eq!(recommended(&app, &key, first, 1).await, Vec::<i64>::new());
 }
 
 /// Every vehicle of a listing, page after page.
@@ -398,26 +429,11 @@ async fn pages_neither_repeat_nor_skip_while_vehicles_are_added() {
             .await,
         );
     }
-    // Page by descending price while another client adds vehicles priced between them.
-    let adder = {
-        let key = key.clone();
-        let base_url = app.base_url.clone();
-        tokio::spawn(async move {
-            let app = TestApp {
-                base_url,
-                client: reqwest::Client::new(),
-            };
-            for i in 0..8 {
-                create(
-                    &app,
-                    &key,
-                    &vehicle("Citroën", &format!("Ajout {i}"), 25.0 + 10.0 * f64::from(i)),
-                )
-                .await;
-            }
-        })
-    };
+    // Page by descending price, adding a vehicle between pages, alternately priced below the
+    // page just read (it must come later) and above it (it must not repeat anything).
     let mut seen = Vec::new();
+    let mut added_below = Vec::new();
+    let mut added = 0_u32;
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
@@ -426,14 +442,37 @@ async fn pages_neither_repeat_nor_skip_while_vehicles_are_added() {
         };
         let (status, page) = get(&app, &key, &path).await;
         assert_eq!(status, 200, "{page}");
-        seen.extend(ids(page["items"].as_array().unwrap()));
+        let items = page["items"].as_array().unwrap();
+        seen.extend(ids(items));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let last_price = items.last().unwrap()["prix"].as_f64().unwrap();
+        let below = added.is_multiple_of(2);
+        let price = if below {
+            last_price - 5.0
+        } else {
+            last_price + 5.0
+        };
+        let id = create(
+            &app,
+            &key,
+            &vehicle("Citroën", &format!("Ajout {added}"), price),
+        )
+        .await;
+        if below {
+            added_below.push(id);
+        }
+        added += 1;
     }
-    adder.await.unwrap();
+    assert!(added >= 4, "{added} vehicles added while paging: {seen:?}");
+    for id in added_below {
+        assert!(
+            seen.contains(&id),
+            "vehicle {id}, added below the page read, was skipped: {seen:?}"
+        );
+    }
     let mut unique = seen.clone();
     unique.sort_unstable();
     unique.dedup();

@@ -456,7 +456,7 @@ async fn redis_down_fails_fleet_calls_with_503_and_given_rankings_still_work() {
     let mut config = gateway_config();
     config.ranking_url = format!("http://{}", spawn_ranking(ranking).await);
     let app = spawn_app_with(config).await;
-    let health = app.get("/api/v1/health").await.2;
+    let health = app.get("/api/v1/admin/health").await.2;
     let fleet = health["dependencies"]
         .as_array()
         .unwrap()

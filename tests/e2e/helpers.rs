@@ -377,13 +377,23 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
-    /// POSTs `body` as JSON; returns the status, the content type and the parsed body.
-    /// Waits (60 s at most, then fails the test) until the health report lists every one of
-    /// `backends` as serving: models load and warm in seconds.
+    /// Waits (60 s at most, then fails the test) until the detailed health report lists every
+    /// one of `backends` as serving: models load and warm in seconds. The report is an admin's:
+    /// a production gateway is asked with an admin key of the demo tenant.
     pub async fn wait_until_serving(&self, backends: &[&str]) {
         let mut health = Value::Null;
+        let mut admin_key: Option<String> = None;
         for _ in 0..600 {
-            health = self.get("/api/v1/health").await.2;
+            let mut request = self.client.get(self.url("/api/v1/admin/health"));
+            if let Some(key) = &admin_key {
+                request = request.header("x-api-key", key);
+            }
+            let (status, _, body) = split(request.send().await.expect("the gateway answers")).await;
+            if status == 401 && admin_key.is_none() {
+                admin_key = Some(api_key(&Tenant::demo(), Role::Admin).await);
+                continue;
+            }
+            health = body;
             let serving = |name: &&str| {
                 health["dependencies"].as_array().is_some_and(|all| {
                     all.iter()
@@ -398,6 +408,7 @@ impl TestApp {
         panic!("{backends:?} did not all serve within 60 s: {health}");
     }
 
+    /// POSTs `body` as JSON; returns the status, the content type and the parsed body.
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, String, Value) {
         self.post_raw(path, "application/json", serde_json::to_vec(body).unwrap())
             .await

@@ -773,6 +773,10 @@ async fn the_worker_waits_out_a_database_outage() {
     config.database.url = test.database.url.replace(POSTGRES, &proxy.addr.to_string());
     let worker = spawn_worker(config).await;
     let app = test.gateway().await;
+    // The worker runs jobs before the cut, so "nothing ran" below is the outage's doing.
+    let before = submit_batch(&app, &batch(1)).await;
+    test.wait_all_succeeded(&before, Duration::from_mins(1))
+        .await;
 
     proxy.cut();
     let ids = submit_batch(&app, &batch(10)).await;

@@ -9,13 +9,19 @@ use tokio_postgres::Row;
 
 use crate::{CatalogError, CatalogResult, Pool};
 
-const COLUMNS: &str = "id, tenant, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage, city, daily_price, \
+/// The first id `create` gives in a tenant's catalog: far above the ids `aras seed` writes.
+const FIRST_GIVEN_ID: i64 = 10_000_000;
+
+const COLUMNS: &str = "id, point_id, tenant, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage, city, daily_price, \
                        available, rating, rentals_count, updated_at";
 
 /// A stored vehicle with its bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VehicleRecord {
     pub tenant: Tenant,
+    /// The key of the vehicle's point in the vector store: unique across tenants (vehicle ids
+    /// are unique within a tenant only), never shown to callers.
+    pub point_id: i64,
     pub vehicle: Vehicle,
     pub updated_at: SystemTime,
 }
@@ -48,6 +54,7 @@ fn record(row: &Row) -> CatalogResult<VehicleRecord> {
     Ok(VehicleRecord {
         tenant: Tenant::parse(&word("tenant")?)
             .map_err(|e| CatalogError::Internal(format!("catalog row: {e}")))?,
+        point_id: row.try_get("point_id")?,
         vehicle: Vehicle {
             id: row.try_get("id")?,
             brand: word("brand")?,
@@ -83,20 +90,21 @@ pub async fn get(pool: &Pool, tenant: &Tenant, id: i64) -> CatalogResult<(Vehicl
     Ok((record(&row)?, version.unsigned_abs()))
 }
 
-/// The tenant's vehicles among `ids` (absent ones are skipped), in no particular order.
-pub async fn get_many(
+/// The tenant's vehicles whose vector-store points are among `point_ids` (absent ones are
+/// skipped), in no particular order.
+pub async fn get_by_points(
     pool: &Pool,
     tenant: &Tenant,
-    ids: &[i64],
+    point_ids: &[i64],
 ) -> CatalogResult<Vec<VehicleRecord>> {
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM vehicles WHERE id = ANY($1) AND tenant = $2"
+            "SELECT {COLUMNS} FROM vehicles WHERE point_id = ANY($1) AND tenant = $2"
         ))
         .await?;
     client
-        .query(&statement, &[&ids, &tenant.as_str()])
+        .query(&statement, &[&point_ids, &tenant.as_str()])
         .await?
         .iter()
         .map(record)
@@ -104,11 +112,20 @@ pub async fn get_many(
 }
 
 /// Inserts or replaces the tenant's vehicles by id, as one statement per call; marks them to be
-/// indexed and bumps the catalog version. An id another tenant holds is refused (and nothing
-/// is written).
+/// indexed and bumps the catalog version. Ids are the tenant's own: another tenant's vehicle of
+/// the same id is another vehicle.
 pub async fn upsert(pool: &Pool, tenant: &Tenant, vehicles: &[Vehicle]) -> CatalogResult<u64> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
+    // First, so that an id given by `create` meanwhile (it waits on this row) is above these.
+    let highest = vehicles.iter().map(|v| v.id).max().unwrap_or(0);
+    transaction
+        .execute(
+            "INSERT INTO tenant_vehicle_ids AS ids (tenant, last_id) VALUES ($1, GREATEST($2::bigint, $3::bigint))
+             ON CONFLICT (tenant) DO UPDATE SET last_id = GREATEST(ids.last_id, EXCLUDED.last_id)",
+            &[&tenant.as_str(), &highest, &(FIRST_GIVEN_ID - 1)],
+        )
+        .await?;
     let column = |f: fn(&Vehicle) -> String| vehicles.iter().map(f).collect::<Vec<String>>();
     let written = transaction
         .execute(
@@ -117,13 +134,12 @@ pub async fn upsert(pool: &Pool, tenant: &Tenant, vehicles: &[Vehicle]) -> Catal
              SELECT *, $15::text FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::smallint[],
                                   $7::text[], $8::text[], $9::smallint[], $10::text[], $11::float8[], $12::bool[],
                                   $13::real[], $14::integer[])
-             ON CONFLICT (id) DO UPDATE SET
+             ON CONFLICT (tenant, id) DO UPDATE SET
                  brand = EXCLUDED.brand, model = EXCLUDED.model, year = EXCLUDED.year,
                  vehicle_type = EXCLUDED.vehicle_type, seats = EXCLUDED.seats, gearbox = EXCLUDED.gearbox,
                  fuel = EXCLUDED.fuel, luggage = EXCLUDED.luggage, city = EXCLUDED.city,
                  daily_price = EXCLUDED.daily_price, available = EXCLUDED.available, rating = EXCLUDED.rating,
-                 rentals_count = EXCLUDED.rentals_count, updated_at = now(), indexed_at = NULL
-             WHERE vehicles.tenant = EXCLUDED.tenant",
+                 rentals_count = EXCLUDED.rentals_count, updated_at = now(), indexed_at = NULL",
             &[
                 &vehicles.iter().map(|v| v.id).collect::<Vec<_>>(),
                 &column(|v| v.brand.clone()),
@@ -146,7 +162,7 @@ pub async fn upsert(pool: &Pool, tenant: &Tenant, vehicles: &[Vehicle]) -> Catal
     if written != vehicles.len() as u64 {
         // Dropping the transaction rolls everything back.
         return Err(CatalogError::InvalidInput(
-            "a vehicle id belongs to another tenant (or is repeated)".into(),
+            "a vehicle id is repeated".into(),
         ));
     }
     let version = bump_version_in(&transaction, tenant).await?;
@@ -194,18 +210,17 @@ async fn bump_version_in(
         .ok_or_else(|| CatalogError::Internal(format!("tenant {tenant} has no organisation")))
 }
 
-/// Takes the next version from the one counter and gives it to `tenant`, or to every tenant;
-/// answers the tenants and their new version.
+/// Moves the catalog version of `tenant`, or of every tenant, one step on; answers the tenants
+/// and their new version. Each tenant counts its own, so a version tells nothing of others.
 async fn bump_versions_in(
     client: &impl tokio_postgres::GenericClient,
     tenant: Option<&Tenant>,
 ) -> CatalogResult<Vec<(Tenant, u64)>> {
     client
         .query(
-            "WITH next AS (UPDATE catalog_version SET version = version + 1 RETURNING version)
-             INSERT INTO tenant_catalog_versions (tenant, version)
-             SELECT slug, next.version FROM organisations, next WHERE $1::text IS NULL OR slug = $1
-             ON CONFLICT (tenant) DO UPDATE SET version = EXCLUDED.version
+            "INSERT INTO tenant_catalog_versions AS versions (tenant, version)
+             SELECT slug, 1 FROM organisations WHERE $1::text IS NULL OR slug = $1
+             ON CONFLICT (tenant) DO UPDATE SET version = versions.version + 1
              RETURNING tenant, version",
             &[&tenant.map(Tenant::as_str)],
         )
@@ -307,8 +322,8 @@ pub async fn mark_all_for_indexing(pool: &Pool, tenant: Option<&Tenant>) -> Cata
     Ok(())
 }
 
-/// The next `limit` vehicles waiting to be indexed with an id above `after`, by id, of one
-/// tenant or of all.
+/// The next `limit` vehicles waiting to be indexed with a point key above `after`, by point
+/// key, of one tenant or of all.
 pub async fn next_to_index(
     pool: &Pool,
     tenant: Option<&Tenant>,
@@ -319,8 +334,8 @@ pub async fn next_to_index(
     let statement = client
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM vehicles
-             WHERE indexed_at IS NULL AND id > $1 AND ($3::text IS NULL OR tenant = $3)
-             ORDER BY id LIMIT $2"
+             WHERE indexed_at IS NULL AND point_id > $1 AND ($3::text IS NULL OR tenant = $3)
+             ORDER BY point_id LIMIT $2"
         ))
         .await?;
     client
@@ -335,14 +350,14 @@ pub async fn next_to_index(
 /// `updated_at` moved on), in which case they stay to be indexed.
 pub async fn mark_indexed(pool: &Pool, indexed: &[VehicleRecord]) -> CatalogResult<()> {
     let client = pool.get().await?;
-    let ids: Vec<i64> = indexed.iter().map(|r| r.vehicle.id).collect();
+    let points: Vec<i64> = indexed.iter().map(|r| r.point_id).collect();
     let stamps: Vec<SystemTime> = indexed.iter().map(|r| r.updated_at).collect();
     client
         .execute(
             "UPDATE vehicles AS v SET indexed_at = now()
-             FROM UNNEST($1::bigint[], $2::timestamptz[]) AS done(id, updated_at)
-             WHERE v.id = done.id AND v.updated_at = done.updated_at",
-            &[&ids, &stamps],
+             FROM UNNEST($1::bigint[], $2::timestamptz[]) AS done(point_id, updated_at)
+             WHERE v.point_id = done.point_id AND v.updated_at = done.updated_at",
+            &[&points, &stamps],
         )
         .await?;
     Ok(())
@@ -411,8 +426,8 @@ impl<'a> WrittenTexts<'a> {
     }
 }
 
-/// Adds a vehicle to the tenant's catalog under a new id (from `vehicle_ids`; `vehicle.id` is
-/// ignored), to be indexed, and bumps the catalog version.
+/// Adds a vehicle to the tenant's catalog under the tenant's next id (`vehicle.id` is ignored),
+/// to be indexed, and bumps the catalog version.
 pub async fn create(
     pool: &Pool,
     tenant: &Tenant,
@@ -426,14 +441,19 @@ pub async fn create(
     let row = transaction
         .query_one(
             &format!(
-                "INSERT INTO vehicles (id, tenant, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage,
+                "WITH next AS (
+                     INSERT INTO tenant_vehicle_ids AS ids (tenant, last_id) VALUES ($1, $15)
+                     ON CONFLICT (tenant) DO UPDATE SET last_id = ids.last_id + 1
+                     RETURNING last_id)
+                 INSERT INTO vehicles (id, tenant, brand, model, year, vehicle_type, seats, gearbox, fuel, luggage,
                                        city, daily_price, available, rating, rentals_count)
-                 VALUES (nextval('vehicle_ids'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 SELECT next.last_id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM next
                  RETURNING {COLUMNS}"
             ),
             &[&tenant.as_str() as Parameter<'_>]
                 .into_iter()
                 .chain(fields)
+                .chain([&FIRST_GIVEN_ID as Parameter<'_>])
                 .collect::<Vec<_>>(),
         )
         .await?;
@@ -474,22 +494,22 @@ pub async fn replace(
     Ok((record(&row)?, version))
 }
 
-/// Removes the tenant's vehicle `id` and bumps the catalog version.
-pub async fn delete(pool: &Pool, tenant: &Tenant, id: i64) -> CatalogResult<u64> {
+/// Removes the tenant's vehicle `id` and bumps the catalog version; answers the key of its
+/// vector-store point (to remove it there too).
+pub async fn delete(pool: &Pool, tenant: &Tenant, id: i64) -> CatalogResult<i64> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
-    let deleted = transaction
-        .execute(
-            "DELETE FROM vehicles WHERE id = $1 AND tenant = $2",
+    let point_id: i64 = transaction
+        .query_opt(
+            "DELETE FROM vehicles WHERE id = $1 AND tenant = $2 RETURNING point_id",
             &[&id, &tenant.as_str()],
         )
-        .await?;
-    if deleted == 0 {
-        return Err(CatalogError::NotFound(id));
-    }
-    let version = bump_version_in(&transaction, tenant).await?;
+        .await?
+        .ok_or(CatalogError::NotFound(id))?
+        .try_get(0)?;
+    bump_version_in(&transaction, tenant).await?;
     transaction.commit().await?;
-    Ok(version)
+    Ok(point_id)
 }
 
 /// One page of the tenant's vehicles matching `search`, in its order, and the cursor of the

@@ -980,10 +980,13 @@
     const box = $("status-error");
     showError(box, null);
     try {
-      const [health, stats] = await Promise.all([
-        api("GET", "/api/v1/health").catch((e) => e),
+      const [detail, stats] = await Promise.all([
+        api("GET", "/api/v1/admin/health").catch((e) => e),
         api("GET", "/api/v1/admin/stats").catch((e) => e),
       ]);
+      // The dependencies' detail is for admins; anyone else sees the public summary.
+      const refused = detail instanceof ApiProblem && (detail.status === 401 || detail.status === 403);
+      const health = refused ? await api("GET", "/api/v1/health").catch((e) => e) : detail;
       if (health instanceof Error) showError(box, health);
       else renderHealth(health.data);
       renderStats(stats);
@@ -996,11 +999,13 @@
     const summary = $("status-summary");
     summary.replaceChildren(
       badge(report.status === "ok" ? "tout fonctionne" : "dégradé", report.status === "ok" ? "good" : "warn"),
-      ` Passerelle ${report.version}, démarrée il y a ${duration(report.uptime_s)}.`,
+      report.dependencies
+        ? ` Passerelle ${report.version}, démarrée il y a ${duration(report.uptime_s)}.`
+        : " Le détail des dépendances est réservé au rôle admin.",
     );
     summary.dataset.status = report.status;
     $("status-deps").replaceChildren(
-      ...report.dependencies.map((d) =>
+      ...(report.dependencies || []).map((d) =>
         el(
           "tr",
           { "data-testid": "dep-row", "data-name": d.name, "data-status": d.status },

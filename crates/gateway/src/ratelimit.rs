@@ -250,6 +250,12 @@ fn identity(principal: Option<&Principal>, address: IpAddr) -> (String, Option<R
     }
 }
 
+/// The gateway's health routes: probes and monitoring poll them, so no limit applies (the
+/// public summary is checked at most once a second; the detail is for admins).
+fn is_health(path: &str) -> bool {
+    path.starts_with("/api/v1/health") || path == "/api/v1/admin/health"
+}
+
 /// The middleware: limits `/api/v1/*` except the health routes, per principal.
 pub async fn limit(
     State(state): State<AppState>,
@@ -261,7 +267,7 @@ pub async fn limit(
     let Some(limiter) = state
         .rate_limiter
         .as_ref()
-        .filter(|_| path.starts_with("/api/v1/") && !path.starts_with("/api/v1/health"))
+        .filter(|_| path.starts_with("/api/v1/") && !is_health(path))
     else {
         return next.run(request).await;
     };

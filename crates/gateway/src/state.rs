@@ -69,6 +69,9 @@ pub struct Inner {
     pub dependencies: Vec<Dependency>,
     pub grpc_timeout: Duration,
     pub health_timeout: Duration,
+    /// The last public health summary (when, and whether all was well): anyone may ask, so the
+    /// dependencies are checked for it at most once per `PUBLIC_HEALTH_TTL`.
+    pub public_health: tokio::sync::Mutex<Option<(Instant, bool)>>,
     pub started: Instant,
 }
 
@@ -159,6 +162,7 @@ impl AppState {
             ],
             grpc_timeout: config.grpc_timeout,
             health_timeout: config.health_timeout,
+            public_health: tokio::sync::Mutex::new(None),
             started: Instant::now(),
         })))
     }

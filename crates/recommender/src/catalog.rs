@@ -86,8 +86,8 @@ pub(crate) async fn delete_vehicle(
     tenant: &Tenant,
     id: i64,
 ) -> Result<DeleteVehicleResponse, RecommenderError> {
-    vehicles::delete(&deps.pool, tenant, id).await?;
-    deps.store()?.delete(vec![id]).await?;
+    let point_id = vehicles::delete(&deps.pool, tenant, id).await?;
+    deps.store()?.delete(vec![point_id]).await?;
     let version = deps.bump_catalog_version(tenant).await?;
     Ok(DeleteVehicleResponse {
         catalog_version: version,

@@ -35,7 +35,7 @@ pub(crate) fn vehicle_message(record: &VehicleRecord) -> pb::Vehicle {
 pub(crate) fn point(record: &VehicleRecord, product_type: &str, vector: Vec<f32>) -> VehiclePoint {
     let vehicle = &record.vehicle;
     VehiclePoint {
-        id: vehicle.id,
+        id: record.point_id,
         vector,
         payload: VehiclePayload {
             tenant: record.tenant.as_str().to_owned(),

@@ -182,21 +182,22 @@ impl Deps {
     pub async fn bump_catalog_version(&self, tenant: &Tenant) -> Result<u64, RecommenderError> {
         self.bump_catalog_versions(Some(tenant))
             .await?
+            .into_iter()
+            .find_map(|(bumped, version)| (bumped == *tenant).then_some(version))
             .ok_or_else(|| RecommenderError::Internal(format!("tenant {tenant} has no version")))
     }
 
     /// Moves the catalog version of `tenant`, or of every tenant, on and publishes them; answers
-    /// the new version (every tenant gets the same one), `None` when there was no tenant.
+    /// each tenant's new version (every tenant counts its own).
     pub async fn bump_catalog_versions(
         &self,
         tenant: Option<&Tenant>,
-    ) -> Result<Option<u64>, RecommenderError> {
+    ) -> Result<Vec<(Tenant, u64)>, RecommenderError> {
         let bumped = aras_catalog::vehicles::bump_versions(&self.pool, tenant).await?;
-        let version = bumped.first().map(|(_, version)| *version);
         for (tenant, version) in &bumped {
             self.publish_catalog_version(tenant, *version);
         }
-        Ok(version)
+        Ok(bumped)
     }
 
     /// Tells the gateways `tenant`'s catalog changed: their cache keys carry its version.

@@ -123,7 +123,7 @@ pub(crate) async fn index_catalog(
         }
         match vectors? {
             Some(vectors) => {
-                after = batch.last().map_or(after, |last| last.vehicle.id);
+                after = batch.last().map_or(after, |last| last.point_id);
                 embedded = Some((batch, vectors));
             }
             None => break,

@@ -94,18 +94,15 @@ pub(crate) async fn recommend(
             started.elapsed(),
         )
     };
+    // The vector is stored under the vehicle's point key, which the catalog holds.
     let reviewed = async {
-        (
-            vehicles::get(&deps.pool, tenant, request.product_id).await,
-            store.vector(request.product_id).await,
-        )
+        let reviewed = vehicles::get(&deps.pool, tenant, request.product_id).await?;
+        let vector = store.vector(reviewed.0.point_id).await;
+        Ok::<_, RecommenderError>((reviewed, vector))
     };
-    let (
-        (sentiment, sentiment_elapsed),
-        (embedding, embedding_elapsed),
-        (reviewed, reviewed_vector),
-    ) = tokio::join!(sentiment, embedding, reviewed);
-    let (reviewed, catalog_version) = reviewed?;
+    let ((sentiment, sentiment_elapsed), (embedding, embedding_elapsed), reviewed) =
+        tokio::join!(sentiment, embedding, reviewed);
+    let ((reviewed, catalog_version), reviewed_vector) = reviewed?;
     let sentiment = sentiment?;
     let review_vector = one_vector(embedding?)?;
     timings.sentiment_ms = sentiment_elapsed.as_secs_f64() * 1e3;
@@ -136,7 +133,7 @@ pub(crate) async fn recommend(
         positive,
         negative,
         product_type: product_type.as_str().to_owned(),
-        exclude: vec![request.product_id],
+        exclude: vec![reviewed.point_id],
         limit: deps.config.candidates,
     };
     let hits = search(store.as_ref(), query).await?;
@@ -195,11 +192,12 @@ async fn rescore(
     weights: Weights,
     top_k: TopK,
 ) -> Result<Vec<Recommendation>, RecommenderError> {
-    let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
-    let records: HashMap<i64, _> = vehicles::get_many(&deps.pool, tenant, &ids)
+    // Hits name vector-store points; the catalog knows their vehicles.
+    let points: Vec<i64> = hits.iter().map(|h| h.id).collect();
+    let records: HashMap<i64, _> = vehicles::get_by_points(&deps.pool, tenant, &points)
         .await?
         .into_iter()
-        .map(|r| (r.vehicle.id, r.vehicle))
+        .map(|r| (r.point_id, r.vehicle))
         .collect();
     let candidates: Vec<Candidate> = hits
         .iter()

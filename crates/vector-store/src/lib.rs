@@ -5,7 +5,8 @@
 //!   directory, so ARAS needs no Qdrant server to run.
 //! - [`server`]: a Qdrant server through `qdrant-client`, selected by `ARAS_QDRANT_URL`.
 //!
-//! Both store one point per vehicle (point id = vehicle id, so re-indexing is idempotent) in the
+//! Both store one point per vehicle (point id = the vehicle's point key in the catalog, unique
+//! across tenants where vehicle ids are not, so re-indexing is idempotent) in the
 //! `vehicles` collection, cosine distance, with payload indexes on the filtered fields, and answer
 //! the same recommend-style query: positive and negative examples combined the way Qdrant's
 //! `average_vector` strategy does.

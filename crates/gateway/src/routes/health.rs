@@ -1,6 +1,6 @@
 //! Liveness, readiness and per-dependency health.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -35,6 +35,15 @@ impl DependencyHealth {
     fn serving(&self) -> bool {
         self.status == "serving"
     }
+}
+
+/// What anyone may learn of the gateway's health: the overall state, nothing about the
+/// dependencies (their names, addresses and error texts are for admins: `/api/v1/admin/health`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthSummary {
+    /// `ok` when every dependency serves, else `degraded`.
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -150,15 +159,47 @@ pub async fn ready() -> Json<Liveness> {
     Json(Liveness { status: "ready" })
 }
 
-/// Detailed health: every dependency's state and check latency. Always 200; read `status`.
+/// How long a public health summary is answered again before the dependencies are checked
+/// anew: callers without credentials cannot make the gateway check them more often.
+const PUBLIC_HEALTH_TTL: Duration = Duration::from_secs(1);
+
+/// Public health: `ok` or `degraded`, nothing more (at most a second old). Always 200; read
+/// `status`.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    responses((status = 200, description = "Overall health", body = HealthSummary)))]
+pub async fn summary(State(state): State<AppState>) -> Json<HealthSummary> {
+    // Held while checking: callers meanwhile wait for this check instead of starting theirs.
+    let mut last = state.public_health.lock().await;
+    let ok = match *last {
+        Some((at, ok)) if at.elapsed() < PUBLIC_HEALTH_TTL => ok,
+        _ => {
+            let ok = report(&state, None).await.1.status == "ok";
+            *last = Some((Instant::now(), ok));
+            ok
+        }
+    };
+    Json(HealthSummary {
+        status: if ok { "ok" } else { "degraded" },
+    })
+}
+
+/// Detailed health, for admins: every dependency's state, check latency and error. Always 200;
+/// read `status`.
+#[utoipa::path(get, path = "/api/v1/admin/health", tag = "admin",
     responses((status = 200, description = "Per-dependency health", body = HealthReport)))]
 pub async fn detail(State(state): State<AppState>) -> Json<HealthReport> {
     Json(report(&state, None).await.1)
 }
 
-/// Health of the courier-ranking module alone: 200 when the ranking service serves, else 503.
+/// Health of the courier-ranking module alone, as a summary: 200 when the ranking service
+/// serves, else 503.
 pub async fn module(state: &AppState, name: &str) -> Response {
-    let (status, report) = report(state, Some(&[name])).await;
-    (status, Json(report)).into_response()
+    let (code, report) = report(state, Some(&[name])).await;
+    (
+        code,
+        Json(HealthSummary {
+            status: report.status,
+        }),
+    )
+        .into_response()
 }

@@ -938,8 +938,8 @@ pub async fn register_positions() -> ApiError {
 /// Health of the courier-ranking module: 200 when the ranking service serves, else 503.
 #[utoipa::path(get, path = "/api/v1/livreurs/health", tag = "livreurs",
     responses(
-        (status = 200, description = "The ranking service serves", body = super::health::HealthReport),
-        (status = 503, description = "The ranking service does not serve", body = super::health::HealthReport)))]
+        (status = 200, description = "The ranking service serves", body = super::health::HealthSummary),
+        (status = 503, description = "The ranking service does not serve", body = super::health::HealthSummary)))]
 pub async fn health(State(state): State<AppState>) -> Response {
     super::health::module(&state, "ranking").await
 }

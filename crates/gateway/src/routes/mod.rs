@@ -60,6 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
+        .routes(routes!(health::summary))
         .routes(routes!(health::detail))
 }
 
