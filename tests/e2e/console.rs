@@ -268,6 +268,7 @@ async fn use_every_tab(client: Client, page: String) -> Vec<PathBuf> {
                   sentiment: Number(document.getElementById('sentiment-value').dataset.value), \
                   label: document.getElementById('sentiment-label').textContent, \
                   cached: document.getElementById('reco-cache').dataset.cached, \
+                  stages: Array.from(document.querySelectorAll('#reco-timings dt')).map(d => d.textContent), \
                   error: !document.getElementById('reco-error').hidden };",
     )
     .await;
@@ -287,6 +288,15 @@ async fn use_every_tab(client: Client, page: String) -> Vec<PathBuf> {
         "{shown}"
     );
     assert_eq!(shown["error"], false, "{shown}");
+    // The "Temps" card shows the answer's own stages: the lookup always, the models on a miss.
+    let stages = shown["stages"].as_array().expect("the timings' terms");
+    let has = |term: &str| stages.iter().any(|t| t == term);
+    assert!(has("· cache (recherche)"), "{shown}");
+    assert_eq!(
+        has("· recherche vectorielle") && has("· sentiment"),
+        shown["cached"] == "false",
+        "{shown}"
+    );
     let mut screenshots = vec![screenshot(&client, "recommendation.png").await];
 
     // Dispatch: the seed example, prefilled.

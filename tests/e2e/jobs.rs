@@ -445,6 +445,15 @@ async fn a_submitted_job_succeeds_with_the_synchronous_answer() {
     assert_eq!(result["correlation_id"], format!("job-{}", run_id()));
     assert_eq!(result["cached"], false);
     assert!(result["processing_time_ms"].as_u64().unwrap() > 0, "{done}");
+    // The recommender's stages, and no cache lookup: jobs do not use the cache.
+    let timings = &result["timings_ms"];
+    assert!(timings.get("cache").is_none(), "{done}");
+    for stage in ["sentiment", "embedding", "search", "rescore", "store"] {
+        assert!(
+            timings[stage].as_f64().is_some_and(|ms| ms > 0.0),
+            "{stage}: {done}"
+        );
+    }
     assert_eq!(done["attempts"], 1);
     assert!(done["error"].is_null(), "{done}");
     let time = |field: &str| {

@@ -185,6 +185,28 @@ async fn identical_requests_hit_the_cache_but_never_across_clients() {
     let hit_time = started.elapsed();
     assert_eq!(status, 200);
     assert_eq!(second["cached"], true, "{second}");
+    // A miss tells where its time went; a hit spent it in the cache alone.
+    for stage in [
+        "cache",
+        "sentiment",
+        "embedding",
+        "search",
+        "rescore",
+        "store",
+    ] {
+        assert!(
+            first["timings_ms"][stage]
+                .as_f64()
+                .is_some_and(|ms| ms > 0.0),
+            "{stage}: {first}"
+        );
+    }
+    let hit_stages: Vec<&String> = second["timings_ms"]
+        .as_object()
+        .unwrap_or_else(|| panic!("timings on a hit: {second}"))
+        .keys()
+        .collect();
+    assert_eq!(hit_stages, ["cache"], "{second}");
     assert_eq!(second["recommendations"], first["recommendations"]);
     assert_eq!(second["sentiment_score"], first["sentiment_score"]);
     assert!(

@@ -38,6 +38,8 @@ pub struct Keyring {
     signing_kid: String,
     signing: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
+    /// What a valid token must be, built once: every request with a token is checked by it.
+    validation: Validation,
     ttl: Duration,
 }
 
@@ -157,10 +159,15 @@ impl Keyring {
                 )));
             }
         }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         Ok(Self {
             signing_kid,
             signing: EncodingKey::from_secret(&signing_secret),
             verifying,
+            validation,
             ttl,
         })
     }
@@ -201,11 +208,7 @@ impl Keyring {
             .as_deref()
             .and_then(|kid| self.verifying.get(kid))
             .ok_or(INVALID)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => INVALID,

@@ -4,9 +4,11 @@
 //! ranking service's fleet) it is the durable record, which must persist (AOF): without it
 //! live dispatch answers 503.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use fred::prelude::{Builder, Client, ClientLike as _, Config, LuaInterface as _, ReconnectPolicy};
+use fred::prelude::{Builder, Client, ClientLike as _, Config, ReconnectPolicy};
+use fred::types::scripts::Script;
 
 /// Key (after the prefix) holding `tenant`'s catalog version, which its cached recommendations
 /// are keyed by.
@@ -15,10 +17,14 @@ pub fn catalog_version_key(tenant: &str) -> String {
 }
 
 /// Sets the key to ARGV[1] unless it holds a larger number; answers what it holds after.
-const RAISE_TO: &str = "local held = tonumber(redis.call('GET', KEYS[1]) or '0') \
+static RAISE_TO: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        "local held = tonumber(redis.call('GET', KEYS[1]) or '0') \
     local wanted = tonumber(ARGV[1]) \
     if wanted > held then redis.call('SET', KEYS[1], ARGV[1]) return wanted end \
-    return held";
+    return held",
+    )
+});
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisConfig {
@@ -80,8 +86,8 @@ impl RedisConfig {
         tenant: &str,
         version: u64,
     ) -> Result<u64, fred::error::Error> {
-        client
-            .eval(RAISE_TO, self.key(&catalog_version_key(tenant)), version)
+        RAISE_TO
+            .evalsha_with_reload(client, self.key(&catalog_version_key(tenant)), version)
             .await
     }
 

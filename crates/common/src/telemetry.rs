@@ -6,6 +6,9 @@ use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{
     EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
@@ -35,6 +38,30 @@ pub enum LogFormat {
 /// ones we want), and every process that migrates would log refinery's progress and Postgres's
 /// NOTICEs; the recommender logs what the migrations applied.
 const DEFAULT_FILTER: &str = "info,qdrant_edge=error,refinery_core=warn,tokio_postgres=warn";
+
+/// Text lines that begin with the service's name (`[gateway] …`), so services started side by
+/// side write to one terminal without a relabelling pipe per service (`make up`).
+struct Labelled<F> {
+    service: &'static str,
+    format: F,
+}
+
+impl<S, N, F> FormatEvent<S, N> for Labelled<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "[{}] ", self.service)?;
+        self.format.format_event(context, writer, event)
+    }
+}
 
 /// Flushes pending spans when dropped at the end of `main`.
 #[must_use = "dropping the guard at once would stop trace export"]
@@ -66,9 +93,14 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> anyhow::Result<T
             .with_span_list(false)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .compact()
             .with_ansi(false)
-            .with_target(false)
+            .event_format(Labelled {
+                service,
+                format: tracing_subscriber::fmt::format()
+                    .compact()
+                    .with_ansi(false)
+                    .with_target(false),
+            })
             .boxed(),
     };
     let provider = match &config.otlp_endpoint {

@@ -420,9 +420,16 @@
     const timings = [
       ["Réponse", data.cached ? "depuis le cache (hit)" : "calculée (miss)"],
       ["Traitement dans la passerelle", ms(data.processing_time_ms)],
+    ];
+    // The answer's own stages: a hit has the cache lookup only.
+    for (const [stage, label] of STAGES) {
+      const spent = data.timings_ms && data.timings_ms[stage];
+      if (spent !== undefined) timings.push([`· ${label}`, ms(spent)]);
+    }
+    timings.push(
       ["Aller-retour mesuré", ms(answer.elapsed)],
       ["Réseau et encodage", ms(Math.max(0, answer.elapsed - data.processing_time_ms))],
-    ];
+    );
     if (analysis && !(analysis instanceof Error)) {
       timings.push(["Sentiment seul (aller-retour)", ms(analysis.elapsed)]);
     }
@@ -966,6 +973,16 @@
   }
 
   // ------------------------------------------------------------------ status
+
+  /** The stages of `timings_ms`, in the order they run (sentiment and embedding together). */
+  const STAGES = [
+    ["cache", "cache (recherche)"],
+    ["sentiment", "sentiment"],
+    ["embedding", "embedding de l'avis"],
+    ["search", "recherche vectorielle"],
+    ["rescore", "re-score"],
+    ["store", "enregistrement de l'avis"],
+  ];
 
   const STATUS_TONE = { serving: "good", not_serving: "warn", unreachable: "bad" };
 

@@ -148,7 +148,13 @@ impl Cache {
                 .by_tenant
                 .lock()
                 .expect("never poisoned: no panics while held");
-            let lookups = by_tenant.entry(tenant.to_owned()).or_default();
+            // The tenant's name is copied once, at its first lookup, not at every one.
+            if !by_tenant.contains_key(tenant) {
+                by_tenant.insert(tenant.to_owned(), Lookups::default());
+            }
+            let lookups = by_tenant
+                .get_mut(tenant)
+                .expect("inserted above if it was missing");
             if value.is_some() {
                 lookups.hits += 1;
             } else {

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use aras_auth::{Principal, Subject};
@@ -18,7 +19,8 @@ use axum::Extension;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use fred::prelude::{Client, LuaInterface as _};
+use fred::prelude::Client;
+use fred::types::scripts::Script;
 use http::{HeaderMap, HeaderValue};
 
 use crate::client::ClientAddress;
@@ -29,7 +31,9 @@ use crate::state::AppState;
 /// run `burst` intervals ahead of Redis's clock. Answers {allowed (1/0), milliseconds until
 /// they would be allowed, milliseconds until the burst is whole again, requests left in the
 /// burst}.
-const GCRA: &str = r"
+static GCRA: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -43,7 +47,9 @@ if now_ms < allowed_at then
 end
 redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now_ms)
 return {1, 0, new_tat - now_ms, math.floor((now_ms - allowed_at) / interval)}
-";
+",
+    )
+});
 
 /// How many requests a client may make.
 #[derive(Debug, Clone, clap::Args)]
@@ -138,9 +144,12 @@ impl RateLimiter {
     /// The decision for `cost` requests of `client`, or `None` when Redis did not answer.
     async fn check(&self, client: &str, interval_ms: u64, cost: u64) -> Option<Decision> {
         let key = self.redis.key(&format!("ratelimit:{client}"));
-        let answer: Result<Vec<u64>, _> = self
-            .client
-            .eval(GCRA, key, vec![interval_ms, u64::from(self.burst), cost])
+        let answer: Result<Vec<u64>, _> = GCRA
+            .evalsha_with_reload(
+                &self.client,
+                key,
+                vec![interval_ms, u64::from(self.burst), cost],
+            )
             .await;
         match answer.as_deref() {
             Ok(&[allowed, retry_after_ms, reset_ms, remaining]) => Some(Decision {

@@ -9,17 +9,21 @@
 //! `gateway_auth_throttle_errors_total`; the hashing pool still bounds what a flood costs.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use aras_common::redis::RedisConfig;
-use fred::prelude::{Client, LuaInterface as _};
+use fred::prelude::Client;
+use fred::types::scripts::Script;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
 
 /// Answers the milliseconds until the first counter over its limit expires (0: none is).
 /// KEYS: counters; ARGV: their limits.
-const CHECK: &str = r"
+static CHECK: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 local wait = 0
 for i, key in ipairs(KEYS) do
   if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i]) then
@@ -27,14 +31,18 @@ for i, key in ipairs(KEYS) do
   end
 end
 return wait
-";
+",
+    )
+});
 
 /// A login attempt, counted as a failure before its password is hashed, all or nothing: refused
 /// (as `CHECK` answers) when a counter has used up its failures, else each counter counts one
 /// more (a window starts at its first failure). Counting first keeps parallel guesses from all
 /// passing the check before any is counted. KEYS: counters; ARGV[1]: the window in
 /// milliseconds; ARGV[2…]: the limits.
-const BEGIN: &str = r"
+static BEGIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 local wait = 0
 for i, key in ipairs(KEYS) do
   if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
@@ -46,20 +54,28 @@ for _, key in ipairs(KEYS) do
   if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
 end
 return 0
-";
+",
+    )
+});
 
 /// Takes back an attempt `BEGIN` counted (it was no failure): one less on each counter.
-const TAKE_BACK: &str = r"
+static TAKE_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 for _, key in ipairs(KEYS) do
   if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
 end
 return 0
-";
+",
+    )
+});
 
 /// Counts one failure on each counter (a counter's window starts at its first failure);
 /// answers as `CHECK` does, for counters now past their limit.
 /// KEYS: counters; ARGV[1]: the window in milliseconds; ARGV[2…]: the limits.
-const RECORD: &str = r"
+static RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
 local wait = 0
 for i, key in ipairs(KEYS) do
   local failures = redis.call('INCR', key)
@@ -69,7 +85,9 @@ for i, key in ipairs(KEYS) do
   end
 end
 return wait
-";
+",
+    )
+});
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ThrottleConfig {
@@ -145,7 +163,7 @@ impl FailureThrottle {
     pub async fn check(&self, counted: &[Counted<'_>]) -> Result<(), ApiError> {
         let keys: Vec<String> = counted.iter().map(|c| self.key(*c)).collect();
         let limits: Vec<u64> = counted.iter().map(|c| self.limit(*c)).collect();
-        self.refuse_after(self.client.eval(CHECK, keys, limits).await)
+        self.refuse_after(CHECK.evalsha_with_reload(&self.client, keys, limits).await)
     }
 
     /// Counts one failure against each of `counted`; 429 when that was one past a limit (a
@@ -154,7 +172,7 @@ impl FailureThrottle {
     pub async fn record_failure(&self, counted: &[Counted<'_>]) -> Result<(), ApiError> {
         metrics::counter!("gateway_auth_failures_total").increment(1);
         let (keys, args) = self.keys_and_limits(counted);
-        self.refuse_after(self.client.eval(RECORD, keys, args).await)
+        self.refuse_after(RECORD.evalsha_with_reload(&self.client, keys, args).await)
     }
 
     /// Counts a login attempt as a failure before its password is checked; 429 (and nothing
@@ -162,7 +180,7 @@ impl FailureThrottle {
     /// ended.
     pub async fn begin(&self, counted: &[Counted<'_>]) -> Result<(), ApiError> {
         let (keys, args) = self.keys_and_limits(counted);
-        self.refuse_after(self.client.eval(BEGIN, keys, args).await)
+        self.refuse_after(BEGIN.evalsha_with_reload(&self.client, keys, args).await)
     }
 
     /// How an attempt [`Self::begin`] counted ended: a wrong password stays counted; a success
@@ -177,8 +195,8 @@ impl FailureThrottle {
             }
             Attempt::Unchecked => {
                 let keys: Vec<String> = counted.iter().map(|c| self.key(*c)).collect();
-                self.client
-                    .eval::<u64, _, _, _>(TAKE_BACK, keys, Vec::<u64>::new())
+                TAKE_BACK
+                    .evalsha_with_reload::<u64, _, _>(&self.client, keys, Vec::<u64>::new())
                     .await
             }
             Attempt::LoggedIn => {
@@ -187,9 +205,8 @@ impl FailureThrottle {
                     .partition(|c| matches!(c, Counted::Address(_)));
                 let address: Vec<String> = address.into_iter().map(|c| self.key(c)).collect();
                 let account: Vec<String> = account.into_iter().map(|c| self.key(c)).collect();
-                let taken_back = self
-                    .client
-                    .eval::<u64, _, _, _>(TAKE_BACK, address, Vec::<u64>::new())
+                let taken_back = TAKE_BACK
+                    .evalsha_with_reload::<u64, _, _>(&self.client, address, Vec::<u64>::new())
                     .await;
                 match taken_back {
                     Ok(_) if !account.is_empty() => {

@@ -215,7 +215,9 @@ fn record(
         .record(started.elapsed().as_secs_f64());
     metrics::histogram!("ranking_candidates").record(stats.total as f64);
     metrics::counter!("ranking_candidates_rejected_total").increment(stats.rejected() as u64);
-    tracing::info!(
+    // Debug: one line per ranking at info would double the access log's volume; the counts
+    // are in the metrics above.
+    tracing::debug!(
         mode,
         candidates = stats.total,
         eligible = stats.eligible,

@@ -126,6 +126,67 @@ pub struct RecommendationResponse {
     processing_time_ms: u64,
     /// Whether the answer came from the cache.
     cached: bool,
+    /// Where the time went. A cache hit fills `cache` only; a miss every stage; an async job's
+    /// result the recommender's stages (jobs do not use the cache).
+    timings_ms: StageTimings,
+}
+
+/// Milliseconds spent in each stage of one answer: the cache lookup in the gateway, then the
+/// recommender's stages (sentiment and embedding run together, so they overlap).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StageTimings {
+    /// Looking the answer up in the cache (on a miss too: what the lookup cost).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0.4)]
+    cache: Option<f64>,
+    /// The review's sentiment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 9.8)]
+    sentiment: Option<f64>,
+    /// The review's embedding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 11.2)]
+    embedding: Option<f64>,
+    /// The vector search for candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 2.1)]
+    search: Option<f64>,
+    /// Re-scoring the candidates on similarity, availability and reputation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0.9)]
+    rescore: Option<f64>,
+    /// Storing the analysed review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 1.3)]
+    store: Option<f64>,
+}
+
+impl StageTimings {
+    /// A hit: the lookup alone.
+    fn hit(cache_ms: f64) -> Self {
+        Self {
+            cache: Some(rounded(cache_ms)),
+            ..Self::default()
+        }
+    }
+
+    /// The recommender's stages, after a cache lookup of `cache_ms` when there was one.
+    pub fn computed(cache_ms: Option<f64>, stages: Option<&pb::RecommendTimings>) -> Self {
+        let stage = |ms: fn(&pb::RecommendTimings) -> f64| Some(rounded(stages.map_or(0.0, ms)));
+        Self {
+            cache: cache_ms.map(rounded),
+            sentiment: stage(|t| t.sentiment_ms),
+            embedding: stage(|t| t.embedding_ms),
+            search: stage(|t| t.search_ms),
+            rescore: stage(|t| t.score_ms),
+            store: stage(|t| t.store_ms),
+        }
+    }
+}
+
+/// Milliseconds to the microsecond: finer is noise.
+fn rounded(ms: f64) -> f64 {
+    (ms * 1e3).round() / 1e3
 }
 
 impl RecommendationResponse {
@@ -134,6 +195,7 @@ impl RecommendationResponse {
         correlation_id: String,
         processing_time_ms: u64,
         cached: bool,
+        timings_ms: StageTimings,
     ) -> Self {
         Self {
             status: "success",
@@ -144,6 +206,7 @@ impl RecommendationResponse {
             correlation_id,
             processing_time_ms,
             cached,
+            timings_ms,
         }
     }
 }
@@ -211,17 +274,19 @@ pub async fn recommend(
         weights: valid.weights.as_array(),
         normalized_review: &normalized_review,
     };
-    let respond = |answer: Answer, cached: bool| {
+    let respond = |answer: Answer, cached: bool, timings: StageTimings| {
         let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Json(RecommendationResponse::new(
             answer,
             correlation_id.to_string(),
             elapsed,
             cached,
+            timings,
         ))
     };
 
     // Ok(None): Redis is up but lost the version (restarted); the answer's version raises it.
+    let lookup_started = Instant::now();
     let versions = state.cache.versions(principal.tenant.as_str()).await;
     if let Ok(Versions {
         catalog: Some(version),
@@ -233,8 +298,10 @@ pub async fn recommend(
             .await
         && let Ok(answer) = serde_json::from_str::<Answer>(&hit)
     {
-        return Ok(respond(answer, true));
+        let lookup_ms = lookup_started.elapsed().as_secs_f64() * 1e3;
+        return Ok(respond(answer, true, StageTimings::hit(lookup_ms)));
     }
+    let lookup_ms = lookup_started.elapsed().as_secs_f64() * 1e3;
 
     let response = state
         .recommender
@@ -244,6 +311,7 @@ pub async fn recommend(
         .map_err(|status| ApiError::upstream("recommender", status))?
         .into_inner();
     let catalog_version = response.catalog_version;
+    let timings = StageTimings::computed(Some(lookup_ms), response.timings.as_ref());
     let answer = Answer::from(response);
     if let Ok(Versions {
         catalog: known,
@@ -269,5 +337,5 @@ pub async fn recommend(
                 .await;
         }
     }
-    Ok(respond(answer, false))
+    Ok(respond(answer, false, timings))
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
-use super::recommendations::{Answer, RecommendationRequest, RecommendationResponse};
+use super::recommendations::{Answer, RecommendationRequest, RecommendationResponse, StageTimings};
 use crate::client::ClientAddress;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -104,11 +104,13 @@ impl TaskStatus {
                 let response = pb::RecommendResponse::decode(bytes.as_slice()).map_err(|e| {
                     aras_jobs::JobsError::Internal(format!("stored result of {}: {e}", job.id))
                 })?;
+                let timings = StageTimings::computed(None, response.timings.as_ref());
                 Some(RecommendationResponse::new(
                     Answer::from(response),
                     job.correlation_id.clone(),
                     job.processing_ms.unwrap_or_default(),
                     false,
+                    timings,
                 ))
             }
             _ => None,
