@@ -859,6 +859,36 @@ async fn a_submission_while_the_broker_is_down_is_kept_and_queued_when_it_return
 }
 
 #[tokio::test]
+async fn a_postgres_that_hangs_at_first_use_is_a_503_within_the_timeout() {
+    // Accepts connections and never answers: the gateway's first use of its job store (which
+    // creates the database if missing) must give up after ARAS_DATABASE_TIMEOUT.
+    let test = JobsTest::new("dbhung");
+    let proxy = TcpProxy::start(POSTGRES.parse().unwrap()).await;
+    proxy.stall().await;
+    let mut config = test.gateway_config();
+    config.database.url = test.database.url.replace(POSTGRES, &proxy.addr.to_string());
+    config.database.timeout = Duration::from_secs(1);
+    let app = spawn_app_with(config).await;
+    let started = Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.post_json(
+            "/api/v1/recommendations/async",
+            &review(15, 70_007, POSITIVE),
+        ),
+    )
+    .await
+    .expect("an answer, not a hang");
+    assert_problem(&answer, 503, "job store (Postgres) is unavailable");
+    eprintln!("dbhung: 503 after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_submission_while_postgres_is_down_is_refused_and_nothing_is_stored() {
     let test = JobsTest::new("dbdown");
     let proxy = TcpProxy::start(POSTGRES.parse().unwrap()).await;

@@ -86,7 +86,16 @@ impl DatabaseConfig {
             .to_owned();
         let mut admin = config.clone();
         admin.dbname("postgres");
-        let (client, connection) = admin.connect(NoTls).await?;
+        // The whole connect, handshake included (`connect_timeout` bounds only the socket's):
+        // a Postgres that accepts and never answers must not hang a start or a first request.
+        let (client, connection) = tokio::time::timeout(self.timeout, admin.connect(NoTls))
+            .await
+            .map_err(|_| {
+                CatalogError::Unavailable(format!(
+                    "Postgres did not answer within {:?} (ARAS_DATABASE_TIMEOUT)",
+                    self.timeout
+                ))
+            })??;
         let connection = tokio::spawn(connection);
         let exists = client
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])

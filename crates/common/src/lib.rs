@@ -11,6 +11,7 @@
 //! - [`redis`]: the Redis client settings shared by the cache and the catalog-version publisher.
 //! - [`tenant`]: the tenant of a gRPC call, in its metadata.
 //! - [`problem`]: RFC 9457 `application/problem+json` responses and the gRPC → HTTP status map.
+//! - [`time`]: how instants appear in answers (RFC 3339, milliseconds).
 
 pub mod correlation;
 pub mod grpc;
@@ -21,3 +22,4 @@ pub mod replicas;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tenant;
+pub mod time;

@@ -1,9 +1,8 @@
 //! Catalog types to their protobuf messages and back.
 
-use std::time::SystemTime;
-
 use aras_catalog::VehicleRecord;
 use aras_catalog::reviews::ReviewRecord;
+use aras_common::time::rfc3339;
 use aras_domain::vehicle::Vehicle;
 use aras_proto::recommender::v1 as pb;
 use aras_vector_store::{VehiclePayload, VehiclePoint};
@@ -60,10 +59,6 @@ pub(crate) fn indexing_run(run: &aras_catalog::index_runs::IndexRun) -> pb::Inde
         started_at: rfc3339(run.started_at),
         finished_at: run.finished_at.map(rfc3339),
     }
-}
-
-fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
 }
 
 /// A written vehicle's fields, refused with the contract's field names when a word is not the

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use aras_auth::store::{self, ApiKeyInfo, UserInfo};
 use aras_auth::{Principal, Subject};
 use aras_common::problem::Problem;
+use aras_common::time::rfc3339;
 use aras_domain::tenant::Role;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -17,10 +18,6 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-
-fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
-}
 
 /// A role as the API spells it.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]

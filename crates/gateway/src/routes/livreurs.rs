@@ -435,7 +435,7 @@ impl RankResponse {
         Self {
             status: "success",
             annonce_id: r.announcement_id,
-            timestamp: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            timestamp: aras_common::time::rfc3339(SystemTime::now()),
             livreurs_classes,
             metadata: Metadata {
                 type_livraison: delivery_type,
@@ -656,7 +656,7 @@ impl LivreurOut {
             PositionOut {
                 latitude: point.latitude,
                 longitude: point.longitude,
-                timestamp: humantime::format_rfc3339_millis(at).to_string(),
+                timestamp: aras_common::time::rfc3339(at),
                 age_s: c.position_age_s,
                 perimee: c.stale,
             }

@@ -3,11 +3,10 @@
 //! `GET /api/v1/tasks/{task_id}` tells where a job stands and, once done, gives the same JSON
 //! the synchronous endpoint answers.
 
-use std::time::SystemTime;
-
 use aras_auth::Principal;
 use aras_common::correlation::CorrelationId;
 use aras_common::problem::{Problem, http_status};
+use aras_common::time::rfc3339;
 use aras_jobs::store::{IdempotencyKey, Origin};
 use aras_jobs::{Job, JobState, NewJob, TaskId};
 use aras_proto::recommender::v1 as pb;
@@ -87,10 +86,6 @@ pub struct TaskStatus {
     result: Option<RecommendationResponse>,
     /// On FAILURE, the reason; on RETRY, the transient error being retried.
     error: Option<Problem>,
-}
-
-fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
 }
 
 fn status_url(id: TaskId) -> String {
